@@ -1,0 +1,7 @@
+"""``python -m hwdiffnas``."""
+
+import sys
+
+from hwdiffnas.cli import main
+
+sys.exit(main())
