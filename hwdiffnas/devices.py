@@ -7,12 +7,12 @@ Unknown keys are errors. Schema (see ``device_configs/README.md``)::
     name = "pixel3"
     description = "..."
     aliases = ["pixel-3"]            # optional
-    kind = "phone"                   # phone | sbc | edge-gpu | gpu | cpu | fpga | asic | tpu | dsp | npu | host
+    kind = "phone"                   # one of KINDS below
     [[tables]]                       # latency/energy tables that serve this device, preferred first
     source = "help"                  # help | eagle | hw360 | hwnasbench | measured
     column = "hwnb_c10_pixel3"       # column (or metric) name inside that source
     metric = "latency"               # latency | energy
-    setting = "cifar10"              # input setting the table was measured in (cifar10 | cifar100 | ImageNet16-120 | unknown)
+    setting = "cifar10"              # input setting of the table: cifar10 | cifar100 | ImageNet16-120 | unknown
     [measure]                        # how it is (or could be) measured
     route = "adb"                    # table-only | local | agent | ssh | adb
     runtime = "litert"               # profiler name, e.g. onnxruntime | openvino | torch | litert | tensorrt
