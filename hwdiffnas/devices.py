@@ -220,8 +220,10 @@ class DeviceRegistry:
         key = self._alias.get(name, name)
         if key in self._by_name:
             return self._by_name[key]
-        close = [n for n in self.names() if n.lower() == name.lower()]
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        import difflib
+
+        close = difflib.get_close_matches(name, self.names() + sorted(self._alias), n=1)
+        hint = f" (did you mean {self._alias.get(close[0], close[0])!r}?)" if close else ""
         raise UserError(f"unknown device {name!r}{hint}; known: {', '.join(self.names())}")
 
 
