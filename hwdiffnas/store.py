@@ -1,0 +1,597 @@
+"""The benchmark store: one SQLite file (WAL mode) holding cells, accuracies, latency/energy tables and
+on-device measurements.
+
+Every value is keyed by its cell. A cell's key (``cell_key``) is the base-5 number of its six op ids in
+arch-string edge order — a function of the cell alone, bijective with its arch string — never the row number
+of some file. The NB201 index is a column of ``cells`` (filled by importing ``arch_index.csv``).
+
+Tables::
+
+    meta(key, value)
+    cells(cell_key, arch_str, ops, connected, nats_unique_str, nb201_idx, iso_rep_idx)
+    accuracy_series(series_id, dataset, column_name, source, source_column, file, n, imported_at)
+    accuracy(series_id, cell_key, value)                 -- percent
+    hw_series(series_id, device, source, column_name, setting, metric, unit, file, n, imported_at)
+    hw_value(series_id, cell_key, value)                 -- ms (latency) or mJ (energy)
+    measurements(id, run_id, device, cell_key, arch_str, runtime, runtime_version, host,
+                 settings_json, stats_json, median_ms, status, error, created_at)
+                 UNIQUE(device, run_id, cell_key)
+    imports(id, path, kind, detail, rows, seconds, started_at, finished_at, tool_version)
+
+Writers open short ``BEGIN IMMEDIATE`` transactions and wait on a busy timeout, so several processes may
+write at once; a crash mid-transaction leaves the previous committed state.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hwdiffnas import __version__
+from hwdiffnas.datadir import IMPORT_HINT, STORE_FILENAME, resolve_data_dir
+from hwdiffnas.errors import UserError
+from hwdiffnas.space import NUM_CELLS, NUM_EDGES, OPS, Cell, all_cells
+
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_S = 60.0
+_POW = np.array([len(OPS) ** (NUM_EDGES - 1 - i) for i in range(NUM_EDGES)], dtype=np.int64)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS cells (
+    cell_key INTEGER PRIMARY KEY,
+    arch_str TEXT NOT NULL UNIQUE,
+    ops TEXT NOT NULL,
+    connected INTEGER NOT NULL,
+    nats_unique_str TEXT NOT NULL,
+    nb201_idx INTEGER UNIQUE,
+    iso_rep_idx INTEGER
+);
+CREATE TABLE IF NOT EXISTS accuracy_series (
+    series_id INTEGER PRIMARY KEY,
+    dataset TEXT NOT NULL,
+    column_name TEXT NOT NULL,
+    source TEXT NOT NULL,
+    source_column TEXT NOT NULL,
+    file TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    imported_at TEXT NOT NULL,
+    UNIQUE (dataset, column_name)
+);
+CREATE TABLE IF NOT EXISTS accuracy (
+    series_id INTEGER NOT NULL REFERENCES accuracy_series(series_id) ON DELETE CASCADE,
+    cell_key INTEGER NOT NULL REFERENCES cells(cell_key),
+    value REAL NOT NULL,
+    PRIMARY KEY (series_id, cell_key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS hw_series (
+    series_id INTEGER PRIMARY KEY,
+    device TEXT NOT NULL,
+    source TEXT NOT NULL,
+    column_name TEXT NOT NULL,
+    setting TEXT NOT NULL,
+    metric TEXT NOT NULL CHECK (metric IN ('latency', 'energy')),
+    unit TEXT NOT NULL,
+    file TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    imported_at TEXT NOT NULL,
+    UNIQUE (source, column_name, setting, metric)
+);
+CREATE INDEX IF NOT EXISTS hw_series_device ON hw_series(device);
+CREATE TABLE IF NOT EXISTS hw_value (
+    series_id INTEGER NOT NULL REFERENCES hw_series(series_id) ON DELETE CASCADE,
+    cell_key INTEGER NOT NULL REFERENCES cells(cell_key),
+    value REAL NOT NULL,
+    PRIMARY KEY (series_id, cell_key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS measurements (
+    id INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL,
+    device TEXT NOT NULL,
+    cell_key INTEGER NOT NULL REFERENCES cells(cell_key),
+    arch_str TEXT NOT NULL,
+    runtime TEXT NOT NULL DEFAULT '',
+    runtime_version TEXT NOT NULL DEFAULT '',
+    host TEXT NOT NULL DEFAULT '',
+    settings_json TEXT NOT NULL DEFAULT '{}',
+    stats_json TEXT NOT NULL DEFAULT '{}',
+    median_ms REAL,
+    status TEXT NOT NULL CHECK (status IN ('ok', 'failed')),
+    error TEXT NOT NULL DEFAULT '',
+    created_at TEXT NOT NULL,
+    UNIQUE (device, run_id, cell_key)
+);
+CREATE INDEX IF NOT EXISTS measurements_device ON measurements(device, status);
+CREATE TABLE IF NOT EXISTS imports (
+    id INTEGER PRIMARY KEY,
+    path TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    rows INTEGER NOT NULL,
+    seconds REAL NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT NOT NULL,
+    tool_version TEXT NOT NULL
+);
+CREATE VIEW IF NOT EXISTS accuracy_v AS
+    SELECT c.arch_str, c.nb201_idx, s.dataset, s.column_name, s.source, a.value
+    FROM accuracy a JOIN accuracy_series s USING (series_id) JOIN cells c USING (cell_key);
+CREATE VIEW IF NOT EXISTS hw_v AS
+    SELECT c.arch_str, c.nb201_idx, s.device, s.source, s.column_name, s.setting, s.metric, s.unit, v.value
+    FROM hw_value v JOIN hw_series s USING (series_id) JOIN cells c USING (cell_key);
+"""
+
+
+def cell_key(cell: Cell) -> int:
+    """The store key of a cell: its op ids read as a base-5 number (0 .. 15624)."""
+    k = 0
+    for o in cell.ops:
+        k = k * len(OPS) + o
+    return k
+
+
+def cell_from_key(key: int) -> Cell:
+    """Inverse of `cell_key`."""
+    if not 0 <= key < NUM_CELLS:
+        raise UserError(f"cell key {key} out of range 0..{NUM_CELLS - 1}")
+    ops = []
+    for _ in range(NUM_EDGES):
+        key, o = divmod(key, len(OPS))
+        ops.append(o)
+    return Cell(tuple(reversed(ops)))
+
+
+def now_iso() -> str:
+    """UTC time stamp, ISO 8601, seconds."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One on-device measurement row."""
+
+    run_id: str
+    device: str
+    cell: Cell
+    median_ms: float | None
+    status: str
+    error: str = ""
+    runtime: str = ""
+    runtime_version: str = ""
+    host: str = ""
+    settings: dict[str, Any] = field(default_factory=dict)
+    stats: dict[str, Any] = field(default_factory=dict)
+    created_at: str = ""
+
+    @property
+    def arch_str(self) -> str:
+        return self.cell.arch_str
+
+
+@dataclass(frozen=True)
+class SeriesInfo:
+    """Description of one stored accuracy or hardware series."""
+
+    kind: str  # "accuracy" | "latency" | "energy"
+    name: str  # dataset (accuracy) or device
+    column: str
+    source: str
+    setting: str
+    n: int
+    file: str
+    imported_at: str
+
+
+class Store:
+    """Connection to the SQLite store. Use `open_store` (in `hwdiffnas.benchmark`) to open an existing one."""
+
+    def __init__(self, path: Path | str, create: bool = False) -> None:
+        self.path = Path(path)
+        if not create and not self.path.is_file():
+            raise UserError(f"no benchmark store at {self.path}; import the data first: {IMPORT_HINT}")
+        try:
+            self.conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_S, isolation_level=None,
+                                        check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise UserError(f"cannot open benchmark store {self.path}: {exc}") from exc
+        self.conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        self.conn.execute("PRAGMA foreign_keys = ON")
+        mode = self.conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":  # pragma: no cover - e.g. a network file system
+            raise UserError(f"benchmark store {self.path}: cannot enable WAL journal (got {mode})")
+        self.conn.execute("PRAGMA synchronous = NORMAL")
+        self._key_to_idx: np.ndarray | None = None
+        if create:
+            self._create()
+        else:
+            version = self.meta("schema_version")
+            if version is None:
+                raise UserError(f"{self.path} is not a hwdiffnas store (no schema); import again: {IMPORT_HINT}")
+            if int(version) != SCHEMA_VERSION:
+                raise UserError(f"{self.path} has store schema {version}, this hwdiffnas reads {SCHEMA_VERSION}; "
+                                f"re-import into a fresh data directory: {IMPORT_HINT}")
+
+    # --- lifecycle -----------------------------------------------------------------------------------
+    @classmethod
+    def create(cls, data_dir: Path | str | None = None) -> Store:
+        """Open the store in ``data_dir`` for writing, creating the file and schema when absent."""
+        d = resolve_data_dir(data_dir)
+        d.mkdir(parents=True, exist_ok=True)
+        return cls(d / STORE_FILENAME, create=True)
+
+    def _create(self) -> None:
+        with self.transaction() as cur:
+            for stmt in _SCHEMA.split(";\n"):
+                if stmt.strip():
+                    cur.execute(stmt)
+            if cur.execute("SELECT COUNT(*) FROM cells").fetchone()[0] == 0:
+                cur.executemany(
+                    "INSERT INTO cells (cell_key, arch_str, ops, connected, nats_unique_str) VALUES (?,?,?,?,?)",
+                    ((cell_key(c), c.arch_str, ",".join(map(str, c.ops)), int(c.is_connected), c.nats_unique_str)
+                     for c in all_cells()),
+                )
+            cur.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            cur.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('created_at', ?)", (now_iso(),))
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Cursor]:
+        """A write transaction (``BEGIN IMMEDIATE``): committed on success, rolled back on any exception."""
+        cur = self.conn.cursor()
+        cur.execute("BEGIN IMMEDIATE")
+        try:
+            yield cur
+        except BaseException:
+            self.conn.rollback()
+            raise
+        else:
+            cur.execute("COMMIT")
+        finally:
+            cur.close()
+        self._key_to_idx = None
+
+    # --- meta ----------------------------------------------------------------------------------------
+    def meta(self, key: str) -> str | None:
+        try:
+            row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        except sqlite3.OperationalError:
+            return None
+        return None if row is None else row[0]
+
+    # --- cells ---------------------------------------------------------------------------------------
+    def _index(self) -> np.ndarray:
+        """(15625,) NB201 index of each cell key, -1 where unknown."""
+        if self._key_to_idx is None:
+            arr = np.full(NUM_CELLS, -1, dtype=np.int64)
+            rows = self.conn.execute("SELECT cell_key, nb201_idx FROM cells WHERE nb201_idx IS NOT NULL").fetchall()
+            if rows:
+                k, i = np.array(rows, dtype=np.int64).T
+                arr[k] = i
+            self._key_to_idx = arr
+        return self._key_to_idx
+
+    def has_index(self) -> bool:
+        """True when every cell has its NB201 index (``arch_index.csv`` imported)."""
+        return bool((self._index() >= 0).all())
+
+    def _require_index(self) -> np.ndarray:
+        idx = self._index()
+        if not (idx >= 0).all():
+            raise UserError(f"benchmark store {self.path} has no NB201 index (arch_index.csv); import it: "
+                            f"{IMPORT_HINT}")
+        return idx
+
+    def cells(self) -> list[Cell]:
+        """All 15,625 cells in NB201 index order."""
+        idx = self._require_index()
+        order = np.argsort(idx)
+        return [cell_from_key(int(k)) for k in order]
+
+    def index_of(self, cell: Cell | str) -> int:
+        """NB201 index of a cell (or arch string)."""
+        c = Cell.parse(cell) if isinstance(cell, str) else cell
+        return int(self._require_index()[cell_key(c)])
+
+    def keys_to_index(self, keys: np.ndarray) -> np.ndarray:
+        """Map an array of cell keys to NB201 indices."""
+        return self._require_index()[np.asarray(keys, dtype=np.int64)]
+
+    def index_to_key(self) -> np.ndarray:
+        """(15625,) cell key of each NB201 index."""
+        idx = self._require_index()
+        out = np.empty(NUM_CELLS, dtype=np.int64)
+        out[idx] = np.arange(NUM_CELLS)
+        return out
+
+    def connected(self) -> np.ndarray:
+        """(15625,) bool, NB201 index order: True when the cell has an input→output path."""
+        idx = self._require_index()
+        rows = np.array(self.conn.execute("SELECT cell_key, connected FROM cells").fetchall(), dtype=np.int64)
+        out = np.zeros(NUM_CELLS, dtype=bool)
+        out[idx[rows[:, 0]]] = rows[:, 1].astype(bool)
+        return out
+
+    def iso_rep_idx(self) -> np.ndarray:
+        """(15625,) NATS class representative index of each cell, NB201 index order."""
+        idx = self._require_index()
+        rows = np.array(self.conn.execute("SELECT cell_key, iso_rep_idx FROM cells").fetchall(), dtype=np.int64)
+        out = np.empty(NUM_CELLS, dtype=np.int64)
+        out[idx[rows[:, 0]]] = rows[:, 1]
+        return out
+
+    # --- series --------------------------------------------------------------------------------------
+    def _values(self, table: str, series_id: int) -> np.ndarray:
+        idx = self._require_index()
+        rows = self.conn.execute(f"SELECT cell_key, value FROM {table} WHERE series_id = ?", (series_id,)).fetchall()
+        out = np.full(NUM_CELLS, np.nan)
+        if rows:
+            arr = np.array(rows, dtype=np.float64)
+            out[idx[arr[:, 0].astype(np.int64)]] = arr[:, 1]
+        return out
+
+    def accuracy_series(self) -> list[SeriesInfo]:
+        rows = self.conn.execute(
+            "SELECT dataset, column_name, source, n, file, imported_at FROM accuracy_series "
+            "ORDER BY dataset, column_name").fetchall()
+        return [SeriesInfo("accuracy", d, c, s, d, n, f, t) for d, c, s, n, f, t in rows]
+
+    def hw_series(self, device: str | None = None) -> list[SeriesInfo]:
+        sql = "SELECT device, column_name, source, setting, metric, n, file, imported_at FROM hw_series"
+        args: tuple = ()
+        if device is not None:
+            sql += " WHERE device = ?"
+            args = (device,)
+        rows = self.conn.execute(sql + " ORDER BY device, metric, source, setting", args).fetchall()
+        return [SeriesInfo(m, dev, col, src, st, n, f, t) for dev, col, src, st, m, n, f, t in rows]
+
+    def accuracy(self, dataset: str = "cifar100", column: str = "nats") -> np.ndarray:
+        """(15625,) accuracy in percent, NB201 index order, NaN where missing."""
+        from hwdiffnas.materialize import dataset_spec
+
+        ds = dataset_spec(dataset).name
+        row = self.conn.execute("SELECT series_id FROM accuracy_series WHERE dataset = ? AND column_name = ?",
+                                (ds, column)).fetchone()
+        if row is None:
+            have = [f"{s.name}/{s.column}" for s in self.accuracy_series()]
+            known = ", ".join(have) if have else "none"
+            raise UserError(f"no accuracy column {column!r} for dataset {ds!r} in the store {self.path}; "
+                            f"available (dataset/column): {known}. Import it: {IMPORT_HINT}")
+        return self._values("accuracy", row[0])
+
+    def hw_table(self, source: str, column: str, setting: str, metric: str = "latency") -> np.ndarray | None:
+        """(15625,) values of one stored table, or None when it was never imported."""
+        row = self.conn.execute(
+            "SELECT series_id FROM hw_series WHERE source = ? AND column_name = ? AND setting = ? AND metric = ?",
+            (source, column, setting, metric)).fetchone()
+        return None if row is None else self._values("hw_value", row[0])
+
+    def _device_metric(self, device: str, metric: str, setting: str | None) -> tuple[np.ndarray, str]:
+        from hwdiffnas.devices import default_registry
+
+        reg = default_registry()
+        if device in reg:
+            cfg = reg.get(device)
+            refs = [t for t in cfg.tables if t.metric == metric and (setting is None or t.setting == setting)]
+            for ref in refs:
+                if ref.source == "measured":
+                    if metric == "latency":
+                        arr = self.measured_latency(ref.column)
+                        if np.isfinite(arr).any():
+                            return arr, f"measured:{ref.column}"
+                    continue
+                arr = self.hw_table(ref.source, ref.column, ref.setting, metric)
+                if arr is not None:
+                    return arr, f"{ref.source}:{ref.column}:{ref.setting}"
+            name = cfg.name
+        else:
+            name = device
+        # a user-imported table or a device measured by a campaign
+        rows = self.conn.execute(
+            "SELECT source, column_name, setting FROM hw_series WHERE device = ? AND metric = ? "
+            "AND (? IS NULL OR setting = ?) ORDER BY series_id", (name, metric, setting, setting)).fetchall()
+        if rows:
+            src, col, st = rows[0]
+            arr = self.hw_table(src, col, st, metric)
+            assert arr is not None
+            return arr, f"{src}:{col}:{st}"
+        if metric == "latency":
+            arr = self.measured_latency(name)
+            if np.isfinite(arr).any():
+                return arr, f"measured:{name}"
+        if device not in reg:
+            known = sorted(set(reg.names()) | set(self.devices(metric)))
+            raise UserError(f"unknown device {device!r}; known: {', '.join(known)} "
+                            "(or give a table with --device-table FILE.csv)")
+        which = f" in setting {setting!r}" if setting else ""
+        raise UserError(f"no {metric} data for device {device!r}{which} in the store {self.path}; devices with "
+                        f"{metric} data: {', '.join(self.devices(metric)) or 'none'}. Import it: {IMPORT_HINT}")
+
+    def latency(self, device: str, setting: str | None = None) -> np.ndarray:
+        """(15625,) latency in ms of ``device``, NB201 index order, NaN where missing.
+
+        The device's tables are tried in its config's order of preference (optionally only those in
+        ``setting``); devices without a config are user tables or campaign measurements.
+        """
+        return self._device_metric(device, "latency", setting)[0]
+
+    def latency_source(self, device: str, setting: str | None = None) -> str:
+        """Which table `latency` reads for ``device`` (``source:column:setting``)."""
+        return self._device_metric(device, "latency", setting)[1]
+
+    def energy(self, device: str, setting: str | None = None) -> np.ndarray:
+        """(15625,) energy in mJ of ``device``, NB201 index order, NaN where missing."""
+        return self._device_metric(device, "energy", setting)[0]
+
+    def devices(self, metric: str = "latency") -> list[str]:
+        """Devices with any data of ``metric`` (stored tables or, for latency, ok measurements)."""
+        from hwdiffnas.devices import default_registry
+
+        reg = default_registry()
+        names: set[str] = set()
+        have = {(s, c, st) for s, c, st in self.conn.execute(
+            "SELECT source, column_name, setting FROM hw_series WHERE metric = ? AND n > 0", (metric,))}
+        for cfg in reg:
+            for ref in cfg.tables:
+                if ref.metric == metric and (ref.source, ref.column, ref.setting) in have:
+                    names.add(cfg.name)
+        names.update(d for (d,) in self.conn.execute(
+            "SELECT DISTINCT device FROM hw_series WHERE metric = ? AND n > 0 AND source = 'user'", (metric,)))
+        if metric == "latency":
+            measured = {d for (d,) in self.conn.execute(
+                "SELECT DISTINCT device FROM measurements WHERE status = 'ok' AND median_ms IS NOT NULL")}
+            for d in measured:
+                names.add(reg.get(d).name if d in reg else d)
+        return sorted(names)
+
+    def latency_devices(self) -> list[str]:
+        """Devices with any latency data."""
+        return self.devices("latency")
+
+    # --- writes used by the importers ----------------------------------------------------------------
+    def put_accuracy(self, cur: sqlite3.Cursor, dataset: str, column: str, source: str, source_column: str,
+                     file: str, keys: Sequence[int], values: Sequence[float]) -> int:
+        """Replace one accuracy series (inside a transaction)."""
+        cur.execute("DELETE FROM accuracy_series WHERE dataset = ? AND column_name = ?", (dataset, column))
+        cur.execute("INSERT INTO accuracy_series (dataset, column_name, source, source_column, file, n, imported_at)"
+                    " VALUES (?,?,?,?,?,?,?)", (dataset, column, source, source_column, file, len(keys), now_iso()))
+        sid = cur.lastrowid
+        cur.executemany("INSERT INTO accuracy (series_id, cell_key, value) VALUES (?,?,?)",
+                        sorted(zip([sid] * len(keys), keys, values)))  # primary-key order: sequential appends
+        return len(keys)
+
+    def put_hw(self, cur: sqlite3.Cursor, device: str, source: str, column: str, setting: str, metric: str,
+               file: str, keys: Sequence[int], values: Sequence[float]) -> int:
+        """Replace one latency/energy series (inside a transaction)."""
+        cur.execute("DELETE FROM hw_series WHERE source = ? AND column_name = ? AND setting = ? AND metric = ?",
+                    (source, column, setting, metric))
+        unit = "ms" if metric == "latency" else "mJ"
+        cur.execute("INSERT INTO hw_series (device, source, column_name, setting, metric, unit, file, n, imported_at)"
+                    " VALUES (?,?,?,?,?,?,?,?,?)", (device, source, column, setting, metric, unit, file, len(keys),
+                                                    now_iso()))
+        sid = cur.lastrowid
+        cur.executemany("INSERT INTO hw_value (series_id, cell_key, value) VALUES (?,?,?)",
+                        sorted(zip([sid] * len(keys), keys, values)))  # primary-key order: sequential appends
+        return len(keys)
+
+    def put_index(self, cur: sqlite3.Cursor, rows: Iterable[tuple[int, int, int]]) -> None:
+        """Set (nb201_idx, iso_rep_idx) for cells given as (cell_key, idx, iso_rep_idx) (inside a transaction)."""
+        cur.execute("UPDATE cells SET nb201_idx = NULL, iso_rep_idx = NULL")
+        cur.executemany("UPDATE cells SET nb201_idx = ?, iso_rep_idx = ? WHERE cell_key = ?",
+                        ((i, r, k) for k, i, r in rows))
+
+    def set_meta(self, cur: sqlite3.Cursor, key: str, value: str) -> None:
+        cur.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                    (key, value))
+
+    def log_import(self, cur: sqlite3.Cursor, path: str, kind: str, detail: str, rows: int, seconds: float,
+                   started_at: str) -> None:
+        cur.execute("INSERT INTO imports (path, kind, detail, rows, seconds, started_at, finished_at, tool_version)"
+                    " VALUES (?,?,?,?,?,?,?,?)", (path, kind, detail, rows, seconds, started_at, now_iso(),
+                                                  __version__))
+
+    def imports(self, limit: int = 50) -> list[dict[str, Any]]:
+        """The most recent import log entries, newest first."""
+        cols = ("path", "kind", "detail", "rows", "seconds", "started_at", "finished_at", "tool_version")
+        rows = self.conn.execute(f"SELECT {', '.join(cols)} FROM imports ORDER BY id DESC LIMIT ?", (limit,))
+        return [dict(zip(cols, r)) for r in rows]
+
+    # --- measurements --------------------------------------------------------------------------------
+    def record_measurement(self, device: str, run_id: str, cell: Cell | str, *, median_ms: float | None = None,
+                           stats: dict[str, Any] | None = None, status: str = "ok", error: str = "",
+                           runtime: str = "", runtime_version: str = "", host: str = "",
+                           settings: dict[str, Any] | None = None) -> int:
+        """Store one measurement; a second record for the same (device, run_id, cell) replaces the first.
+
+        ``median_ms`` defaults to ``stats["median_ms"]``. A ``status="ok"`` row needs a finite positive median.
+        Returns the row id.
+        """
+        c = Cell.parse(cell) if isinstance(cell, str) else cell
+        if status not in ("ok", "failed"):
+            raise UserError(f"measurement status must be 'ok' or 'failed', got {status!r}")
+        stats = dict(stats or {})
+        if median_ms is None and stats.get("median_ms") is not None:
+            median_ms = float(stats["median_ms"])
+        if median_ms is not None:
+            median_ms = float(median_ms)
+            stats.setdefault("median_ms", median_ms)
+        if status == "ok" and (median_ms is None or not math.isfinite(median_ms) or median_ms <= 0):
+            raise UserError(f"an ok measurement of {c.arch_str} on {device!r} needs a positive finite median_ms, "
+                            f"got {median_ms!r}")
+        if not run_id or not device:
+            raise UserError("a measurement needs a device name and a run id")
+        args = (run_id, device, cell_key(c), c.arch_str, runtime, runtime_version, host,
+                json.dumps(settings or {}, sort_keys=True), json.dumps(stats, sort_keys=True), median_ms,
+                status, error, now_iso())
+        with self.transaction() as cur:
+            cur.execute(
+                "INSERT INTO measurements (run_id, device, cell_key, arch_str, runtime, runtime_version, host, "
+                "settings_json, stats_json, median_ms, status, error, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) "
+                "ON CONFLICT (device, run_id, cell_key) DO UPDATE SET runtime = excluded.runtime, "
+                "runtime_version = excluded.runtime_version, host = excluded.host, "
+                "settings_json = excluded.settings_json, stats_json = excluded.stats_json, "
+                "median_ms = excluded.median_ms, status = excluded.status, error = excluded.error, "
+                "created_at = excluded.created_at", args)
+            row = cur.execute("SELECT id FROM measurements WHERE device = ? AND run_id = ? AND cell_key = ?",
+                              (device, run_id, cell_key(c))).fetchone()
+        return int(row[0])
+
+    def measured(self, device: str, run_id: str | None = None, status: str | None = None) -> list[Measurement]:
+        """Measurements of ``device`` (optionally one run, optionally one status), oldest first."""
+        sql = ("SELECT run_id, device, cell_key, median_ms, status, error, runtime, runtime_version, host, "
+               "settings_json, stats_json, created_at FROM measurements WHERE device = ?")
+        args: list[Any] = [device]
+        if run_id is not None:
+            sql += " AND run_id = ?"
+            args.append(run_id)
+        if status is not None:
+            sql += " AND status = ?"
+            args.append(status)
+        out = []
+        for r in self.conn.execute(sql + " ORDER BY id", args):
+            out.append(Measurement(r[0], r[1], cell_from_key(r[2]), r[3], r[4], r[5], r[6], r[7], r[8],
+                                   json.loads(r[9]), json.loads(r[10]), r[11]))
+        return out
+
+    def measured_latency(self, device: str) -> np.ndarray:
+        """(15625,) median over all ok measurements of each cell on ``device`` (ms), NaN where unmeasured."""
+        rows = self.conn.execute(
+            "SELECT cell_key, median_ms FROM measurements WHERE device = ? AND status = 'ok' "
+            "AND median_ms IS NOT NULL ORDER BY cell_key", (device,)).fetchall()
+        out = np.full(NUM_CELLS, np.nan)
+        if not rows:
+            return out
+        idx = self._require_index()
+        arr = np.array(rows, dtype=np.float64)
+        keys = arr[:, 0].astype(np.int64)
+        bounds = np.flatnonzero(np.diff(keys)) + 1
+        for seg_k, seg_v in zip(np.split(keys, bounds), np.split(arr[:, 1], bounds)):
+            out[idx[seg_k[0]]] = float(np.median(seg_v))
+        return out
+
+    # --- summary -------------------------------------------------------------------------------------
+    def counts(self) -> dict[str, int]:
+        q = self.conn.execute
+        return {
+            "cells": q("SELECT COUNT(*) FROM cells").fetchone()[0],
+            "indexed_cells": q("SELECT COUNT(*) FROM cells WHERE nb201_idx IS NOT NULL").fetchone()[0],
+            "accuracy_values": q("SELECT COUNT(*) FROM accuracy").fetchone()[0],
+            "hw_values": q("SELECT COUNT(*) FROM hw_value").fetchone()[0],
+            "measurements": q("SELECT COUNT(*) FROM measurements").fetchone()[0],
+        }
