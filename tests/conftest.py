@@ -35,3 +35,27 @@ def _isolated_user_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: p
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("HWDIFFNAS_DATA", str(home / "data"))
     monkeypatch.setenv("XDG_DATA_HOME", str(home / "xdg"))
+
+
+NB201_TABLE_FILES = ("arch_index.csv", "accuracy.csv", "latency_help_ms.csv", "latency_eagle_ms.csv",
+                     "latency_hw360_c100.csv")
+
+
+@pytest.fixture(scope="session")
+def nb201_data_dir(nb201_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data directory holding a store imported once per session from the NB201 CSV tables (no raw files)."""
+    from hwdiffnas.importers import import_paths
+
+    data_dir = tmp_path_factory.mktemp("nb201_store")
+    import_paths([nb201_dir / f for f in NB201_TABLE_FILES], data_dir)
+    return data_dir
+
+
+@pytest.fixture(scope="session")
+def nb201_store(nb201_data_dir: Path):
+    """The session's imported store, opened read-mostly (`hwdiffnas.benchmark.Store`)."""
+    from hwdiffnas.benchmark import open_store
+
+    store = open_store(nb201_data_dir)
+    yield store
+    store.close()

@@ -18,6 +18,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "devices",
     "export",
     "profile",
+    "data",
+    "oracle",
 )
 
 
