@@ -20,6 +20,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "profile",
     "data",
     "oracle",
+    "agent",
+    "campaign",
 )
 
 

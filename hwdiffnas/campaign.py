@@ -1,0 +1,360 @@
+"""Measurement campaigns: pick cells that span a device's latency range, measure them, store each result.
+
+A campaign is named by ``(device, run_id)``. Its cell list is a pure function of its options (proxy, seed, n),
+so running the same command again after a crash re-derives the same cells, skips those with an ``ok`` row
+in the store and measures the rest; failed cells are tried again. Each result is written in its own
+transaction as soon as it is measured, and the store's ``UNIQUE(device, run_id, cell)`` makes a repeated
+write replace rather than duplicate.
+
+Cells are picked by stratifying a *proxy* of latency: ``flops`` (multiply-accumulates of the network, exact
+and cheap) or the latency table of a device already in the store. Candidates are connected cells, one per
+isomorphism class; the picks are the candidates nearest to ``n`` targets spread evenly over the proxy's range,
+so both ends of the range are always measured.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from hwdiffnas.errors import UserError
+from hwdiffnas.interfaces import LatencyStats, ProfileSettings
+from hwdiffnas.space import CONV1, CONV3, NUM_EDGES, Cell, all_cells
+
+if TYPE_CHECKING:
+    from hwdiffnas.devices import DeviceConfig
+    from hwdiffnas.remote.route import RemoteProfiler
+    from hwdiffnas.store import Store
+
+PROXY_FLOPS = ("flops", "macs")
+
+
+# --- proxies -----------------------------------------------------------------------------------------------
+@cache
+def _macs_coefficients(dataset: str) -> tuple[int, int, int]:
+    """(base, per conv1x1 edge, per conv3x3 edge) MACs of the NB201 network on ``dataset``.
+
+    In the default network every edge that is not ``none`` runs in all 15 cells, so the total is linear in the
+    number of 1×1 and 3×3 conv edges; three networks give the coefficients (checked on random cells in tests).
+    """
+    from hwdiffnas.materialize import network_info
+
+    none = network_info(Cell((0,) * NUM_EDGES), dataset).macs
+    one_1x1 = network_info(Cell((CONV1,) + (0,) * (NUM_EDGES - 1)), dataset).macs
+    one_3x3 = network_info(Cell((CONV3,) + (0,) * (NUM_EDGES - 1)), dataset).macs
+    return none, one_1x1 - none, one_3x3 - none
+
+
+def macs_of(cells: Sequence[Cell], dataset: str = "cifar100") -> np.ndarray:
+    """(n,) MACs of each cell's network (see `_macs_coefficients`)."""
+    base, a, b = _macs_coefficients(dataset)
+    ops = np.array([c.ops for c in cells], dtype=np.int64).reshape(-1, NUM_EDGES)
+    return base + a * (ops == CONV1).sum(axis=1) + b * (ops == CONV3).sum(axis=1)
+
+
+def candidate_cells() -> list[Cell]:
+    """Connected cells, one (the smallest op vector) per isomorphism class."""
+    seen: dict[tuple[int, ...], Cell] = {}
+    for c in all_cells():
+        if c.is_connected:
+            seen.setdefault(c.isomorphism_key, c)
+    return sorted(seen.values())
+
+
+def proxy_values(cells: Sequence[Cell], proxy: str, dataset: str = "cifar100",
+                 store: Store | None = None) -> np.ndarray:
+    """(n,) proxy of latency per cell: ``flops`` (MACs) or a device's latency from the store (NaN if absent)."""
+    if proxy in PROXY_FLOPS:
+        return macs_of(cells, dataset).astype(np.float64)
+    if store is None:
+        raise UserError(f"proxy {proxy!r} is a device: it needs the benchmark store (import the tables first)")
+    lat = store.latency(proxy)
+    idx = np.array([store.index_of(c) for c in cells], dtype=np.int64)
+    return np.asarray(lat, dtype=np.float64)[idx]
+
+
+def pick_spanning(values: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
+    """Indices of ``n`` distinct items whose values cover ``values``' range evenly.
+
+    Targets are ``n`` evenly spaced points from the minimum to the maximum finite value; each takes the
+    not-yet-picked item nearest to it (ties broken by a seeded shuffle). Items with NaN values are never
+    picked. Deterministic for a given seed.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    ok = np.flatnonzero(np.isfinite(values))
+    if n < 1:
+        raise UserError(f"need at least one cell to measure, got n={n}")
+    if n > len(ok):
+        raise UserError(f"asked for {n} cells but only {len(ok)} candidates have a proxy value")
+    rng = np.random.default_rng(seed)
+    order = ok[rng.permutation(len(ok))]
+    order = order[np.argsort(values[order], kind="stable")]  # sorted by value, random among ties
+    sv = values[order]
+    taken = np.zeros(len(order), dtype=bool)
+    targets = np.linspace(sv[0], sv[-1], n)
+    picks = []
+    for t in targets:
+        pos = int(np.searchsorted(sv, t))
+        lo, hi = pos - 1, pos
+        while lo >= 0 and taken[lo]:
+            lo -= 1
+        while hi < len(order) and taken[hi]:
+            hi += 1
+        cand = [i for i in (lo, hi) if 0 <= i < len(order)]
+        best = min(cand, key=lambda i: (abs(sv[i] - t), i))
+        taken[best] = True
+        picks.append(order[best])
+    return np.array(picks, dtype=np.int64)
+
+
+# --- plan ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CampaignSpec:
+    """Everything that defines one campaign."""
+
+    device: str
+    runtime: str
+    settings: ProfileSettings
+    dataset: str = "cifar100"
+    n: int = 200
+    seed: int = 0
+    proxy: str = "flops"
+    run_id: str = ""
+    fmt: str = "onnx"
+
+    def resolved_run_id(self) -> str:
+        """The run id: given, or derived from the options that decide the cell list and the measurement."""
+        if self.run_id:
+            return self.run_id
+        s = self.settings
+        return (f"{self.runtime}-{self.dataset}-{self.proxy}-n{self.n}-s{self.seed}-"
+                f"w{s.warmup}r{s.runs}t{s.threads}-{s.precision}")
+
+
+def plan_cells(spec: CampaignSpec, store: Store | None = None) -> list[Cell]:
+    """The campaign's cells, in measuring order (same spec → same list)."""
+    cands = candidate_cells()
+    values = proxy_values(cands, spec.proxy, spec.dataset, store)
+    picks = pick_spanning(values, spec.n, spec.seed)
+    return [cands[i] for i in picks]
+
+
+# --- measuring ---------------------------------------------------------------------------------------------
+Measure = Callable[[Cell], LatencyStats]
+
+
+def local_measurer(spec: CampaignSpec, workdir: Path) -> Measure:
+    """Export each cell and time it on this machine with the profiler plug-in ``spec.runtime``."""
+    from hwdiffnas.deploy import export_cell
+    from hwdiffnas.plugins import get_profiler
+
+    prof = get_profiler(spec.runtime)
+    ok, why = prof.available()
+    if not ok:
+        raise UserError(f"runtime {spec.runtime!r} is not usable here: {why}")
+
+    def measure(cell: Cell) -> LatencyStats:
+        with tempfile.TemporaryDirectory(dir=workdir) as d:
+            if prof.model_format == "torch":
+                from hwdiffnas.materialize import build_network
+
+                return prof.profile(build_network(cell, spec.dataset), spec.settings)
+            exported = export_cell(cell, prof.model_format, Path(d) / "model", dataset=spec.dataset)
+            return prof.profile(exported, spec.settings)
+
+    return measure
+
+
+def remote_measurer(spec: CampaignSpec, remote: RemoteProfiler, workdir: Path) -> Measure:
+    """Export each cell here and time it on the remote (agent, SSH or adb)."""
+    from hwdiffnas.deploy import export_cell
+
+    def measure(cell: Cell) -> LatencyStats:
+        with tempfile.TemporaryDirectory(dir=workdir) as d:
+            exported = export_cell(cell, spec.fmt, Path(d) / "model", dataset=spec.dataset)
+            return remote.profile(exported.path, fmt=spec.fmt, runtime=spec.runtime, settings=spec.settings)
+
+    return measure
+
+
+@dataclass
+class CampaignReport:
+    """What one invocation did."""
+
+    device: str
+    run_id: str
+    planned: int
+    already_done: int = 0
+    measured_ok: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+    failures: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def complete(self) -> int:
+        return self.already_done + self.measured_ok
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"device": self.device, "run_id": self.run_id, "planned": self.planned,
+                "already_done": self.already_done, "measured_ok": self.measured_ok, "failed": self.failed,
+                "complete": self.complete, "seconds": round(self.seconds, 2),
+                "failures": [{"arch_str": a, "error": e} for a, e in self.failures]}
+
+
+def run_campaign(spec: CampaignSpec, store: Store, cells: Sequence[Cell], measure: Measure,
+                 progress: bool = True, host: str = "") -> CampaignReport:
+    """Measure every cell of ``cells`` without an ``ok`` row in (device, run id); one transaction per cell."""
+    run_id = spec.resolved_run_id()
+    done = {m.cell for m in store.measured(spec.device, run_id, status="ok")}
+    todo = [c for c in cells if c not in done]
+    report = CampaignReport(spec.device, run_id, len(cells), already_done=len(cells) - len(todo))
+    settings = {"warmup": spec.settings.warmup, "runs": spec.settings.runs, "threads": spec.settings.threads,
+                "precision": spec.settings.precision, "dataset": spec.dataset, "format": spec.fmt}
+    bar = _bar(len(cells), report.already_done, f"{spec.device} {run_id}", progress)
+    t0 = time.perf_counter()
+    try:
+        for cell in todo:
+            try:
+                stats = measure(cell)
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except Exception as exc:  # one bad cell must not end the campaign; its reason is stored
+                reason = f"{type(exc).__name__}: {exc}".strip()[:2000]
+                store.record_measurement(spec.device, run_id, cell, status="failed", error=reason,
+                                         runtime=spec.runtime, settings=settings, host=host)
+                report.failed += 1
+                report.failures.append((cell.arch_str, reason))
+            else:
+                store.record_measurement(spec.device, run_id, cell, stats=stats.to_dict(with_samples=True),
+                                         runtime=stats.runtime, runtime_version=stats.runtime_version,
+                                         host=stats.host or host, settings=settings)
+                report.measured_ok += 1
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(ok=report.complete, failed=report.failed, refresh=False)
+    finally:
+        report.seconds = time.perf_counter() - t0
+        if bar is not None:
+            bar.close()
+    return report
+
+
+def _bar(total: int, initial: int, desc: str, enabled: bool) -> Any:
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, desc=desc, file=sys.stderr, unit="cell", dynamic_ncols=True,
+                mininterval=1.0)
+
+
+def measurement_route(cfg: DeviceConfig, remote: str | None) -> str:
+    """``local`` or ``remote``, checked against the device config's route."""
+    route = cfg.measure.route
+    if remote:
+        return "remote"
+    if route == "local":
+        return "local"
+    if route == "table-only":
+        raise UserError(f"device {cfg.name!r} is table-only (no way to measure it is configured); measure "
+                        "local-cpu, or give --remote URL for a device you can reach")
+    raise UserError(f"device {cfg.name!r} is measured over {route}: give --remote URL "
+                    f"({'http://HOST:PORT with --token-file' if route == 'agent' else route + '://…'})")
+
+
+# --- estimates for unmeasured cells ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class HeldOut:
+    """Predictor quality on measurements it was not fitted on."""
+
+    n_train: int
+    n_test: int
+    spearman: float
+    mape_pct: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"n_train": self.n_train, "n_test": self.n_test, "spearman": self.spearman,
+                "mape_pct": self.mape_pct}
+
+
+def fit_predictor(cells: Sequence[Cell], latencies_ms: Sequence[float]) -> Callable[[Sequence[Cell]], np.ndarray]:
+    """A latency predictor fitted on measured cells; returns ``predict(cells) -> (n,) ms``.
+
+    Uses the predictor package's ``fit_latency_predictor`` when it is installed; otherwise ridge regression
+    of log-latency on the cells' ``full`` features (same package).
+    """
+    import hwdiffnas.predictors as predictors
+
+    fit = getattr(predictors, "fit_latency_predictor", None)
+    if fit is not None:
+        model = fit(list(cells), np.asarray(latencies_ms, dtype=np.float64))
+        if callable(model):
+            return lambda cs: np.asarray(model(list(cs)), dtype=np.float64)
+        return lambda cs: np.asarray(model.predict(list(cs)), dtype=np.float64)
+    from hwdiffnas.predictors.features import cell_features
+    from hwdiffnas.predictors.ridge import fit_ridge
+
+    y = np.log(np.asarray(latencies_ms, dtype=np.float64))
+    ridge = fit_ridge(cell_features(list(cells), "full"), y)
+    return lambda cs: np.exp(ridge.predict(cell_features(list(cs), "full")))
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman rank correlation (average ranks for ties)."""
+    from scipy.stats import spearmanr
+
+    return float(spearmanr(a, b).statistic)
+
+
+def held_out_quality(cells: Sequence[Cell], latencies_ms: Sequence[float], n_train: int,
+                     seed: int = 0) -> HeldOut:
+    """Fit on ``n_train`` random measured cells, score Spearman and mean abs % error on the rest."""
+    y = np.asarray(latencies_ms, dtype=np.float64)
+    if not 2 <= n_train < len(y):
+        raise UserError(f"need 2 <= n_train < {len(y)} measurements, got {n_train}")
+    perm = np.random.default_rng(seed).permutation(len(y))
+    tr, te = perm[:n_train], perm[n_train:]
+    predict = fit_predictor([cells[i] for i in tr], y[tr])
+    pred = predict([cells[i] for i in te])
+    mape = float(np.mean(np.abs(pred - y[te]) / y[te]) * 100.0)
+    return HeldOut(int(n_train), int(len(te)), spearman(pred, y[te]), mape)
+
+
+def estimate_device(store: Store, device: str, setting: str = "cifar100",
+                    name: str | None = None) -> tuple[str, int, HeldOut | None]:
+    """Write a complete latency table for a measured device: measured medians where measured (median over
+    runs), predictor estimates elsewhere. Stored as a user table named ``name`` (default ``DEVICE+est``), so
+    ``--device DEVICE+est`` works in search and bench. Returns (name, #measured cells, held-out quality on a
+    random 80/20 split of the measurements, or None below 10 measurements)."""
+    from hwdiffnas.store import cell_key
+
+    rows = store.measured(device, status="ok")
+    by_cell: dict[Cell, list[float]] = {}
+    for m in rows:
+        if m.median_ms is not None and math.isfinite(m.median_ms):
+            by_cell.setdefault(m.cell, []).append(float(m.median_ms))
+    if len(by_cell) < 3:
+        raise UserError(f"device {device!r} has {len(by_cell)} measured cells in the store; need at least 3 "
+                        f"(run: hwdiffnas campaign --device {device})")
+    cells = sorted(by_cell)
+    y = np.array([float(np.median(by_cell[c])) for c in cells])
+    quality = held_out_quality(cells, y, int(len(y) * 0.8)) if len(y) >= 10 else None
+    predict = fit_predictor(cells, y)
+    every = list(all_cells())
+    values = predict(every)
+    measured = dict(zip(cells, y))
+    values = np.array([measured.get(c, v) for c, v in zip(every, values)], dtype=np.float64)
+    table = name or f"{device}+est"
+    with store.transaction() as cur:
+        store.put_hw(cur, table, "user", table, setting, "latency", f"campaign:{device}",
+                     [cell_key(c) for c in every], values.tolist())
+    return table, len(cells), quality

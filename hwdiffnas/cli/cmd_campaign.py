@@ -1,0 +1,132 @@
+"""``hwdiffnas campaign``: measure a spread of cells on a device and store every result as it comes."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from hwdiffnas.errors import UserError
+
+
+def register(subparsers: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
+    p = subparsers.add_parser(
+        "campaign", parents=parents, help="measure N cells spanning a device's latency range, resumably",
+        description="Pick N cells that span the latency range (stratified on a proxy), export and time each on "
+                    "the device (locally or through --remote), and write each result to the store as soon as it "
+                    "is measured. Running the same command again resumes: finished cells are skipped, failed "
+                    "ones retried.")
+    p.add_argument("--device", required=True, help="device config name (e.g. local-cpu)")
+    p.add_argument("--n", type=int, default=200, help="number of cells (default 200)")
+    p.add_argument("--runtime", help="profiler plug-in (default: the device config's runtime)")
+    p.add_argument("--remote", metavar="URL", help="http(s)://HOST:PORT (agent), ssh://… or adb://…")
+    p.add_argument("--token-file", metavar="FILE", help="bearer token of the agent (with an http(s) --remote)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the tie-breaking among equal proxy values")
+    p.add_argument("--run-id", default="", help="campaign name (default: derived from the options)")
+    p.add_argument("--proxy", default="flops",
+                   help="what the picks are stratified on: 'flops' (MACs) or a device with a latency table")
+    p.add_argument("--dataset", help="input setting (default: the device config's input_setting)")
+    p.add_argument("--warmup", type=int, help="warm-up runs (default: device config)")
+    p.add_argument("--runs", type=int, help="timed runs (default: device config)")
+    p.add_argument("--threads", type=int, help="threads (default: device config)")
+    p.add_argument("--estimate", action="store_true",
+                   help="afterwards, write DEVICE+est: measured latencies plus predictor estimates for all cells")
+    p.add_argument("--dry-run", action="store_true", help="print the planned cells and their proxy values only")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(handler=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from hwdiffnas.campaign import (
+        CampaignSpec,
+        estimate_device,
+        local_measurer,
+        measurement_route,
+        plan_cells,
+        proxy_values,
+        remote_measurer,
+        run_campaign,
+    )
+    from hwdiffnas.cli.output import print_json
+    from hwdiffnas.devices import get_device
+    from hwdiffnas.interfaces import ProfileSettings
+    from hwdiffnas.materialize import dataset_spec
+
+    cfg = get_device(args.device)
+    m = cfg.measure
+    route = measurement_route(cfg, args.remote)
+    runtime = args.runtime or m.runtime
+    if not runtime:
+        raise UserError(f"device {cfg.name!r} names no runtime; give --runtime")
+    settings = ProfileSettings(warmup=m.warmup if args.warmup is None else args.warmup,
+                               runs=m.runs if args.runs is None else args.runs,
+                               threads=m.threads if args.threads is None else args.threads, precision=m.precision)
+    dataset = dataset_spec(args.dataset or m.input_setting).name
+    spec = CampaignSpec(device=cfg.name, runtime=runtime, settings=settings, dataset=dataset, n=args.n,
+                        seed=args.seed, proxy=args.proxy, run_id=args.run_id,
+                        fmt="tflite" if runtime == "litert" else "onnx")
+    store = _store(args, need_index=args.proxy not in ("flops", "macs"))
+    try:
+        cells = plan_cells(spec, store)
+        if args.dry_run:
+            vals = proxy_values(cells, spec.proxy, spec.dataset, store)
+            rows = [{"arch_str": c.arch_str, "proxy": float(v)} for c, v in zip(cells, vals)]
+            if args.json:
+                print_json({"run_id": spec.resolved_run_id(), "proxy": spec.proxy, "cells": rows})
+            else:
+                print(f"run id {spec.resolved_run_id()}: {len(cells)} cells, proxy {spec.proxy} from "
+                      f"{min(vals):.4g} to {max(vals):.4g}")
+                for r in rows:
+                    print(f"{r['proxy']:>14.6g}  {r['arch_str']}")
+            return 0
+        workdir = store.path.parent / "campaign-tmp"
+        workdir.mkdir(parents=True, exist_ok=True)
+        remote = None
+        if route == "remote":
+            from hwdiffnas.remote.route import open_remote
+
+            remote = open_remote(args.remote, args.token_file)
+            measure = remote_measurer(spec, remote, workdir)
+        else:
+            measure = local_measurer(spec, workdir)
+        try:
+            report = run_campaign(spec, store, cells, measure, progress=not args.no_progress,
+                                  host=remote.description if remote else "")
+        finally:
+            if remote is not None:
+                remote.close()
+        out = report.to_dict()
+        if args.estimate:
+            table, n_meas, quality = estimate_device(store, cfg.name, setting=dataset)
+            out["estimate"] = {"table": table, "measured_cells": n_meas,
+                               "held_out": quality.to_dict() if quality else None}
+    finally:
+        store.close()
+    if args.json:
+        print_json(out)
+    else:
+        print(f"campaign {out['run_id']} on {out['device']}: {out['complete']}/{out['planned']} cells measured "
+              f"({out['already_done']} from earlier runs, {out['measured_ok']} now, {out['failed']} failed) in "
+              f"{out['seconds']:.0f} s")
+        for f in out["failures"][:10]:
+            print(f"  failed: {f['arch_str']}: {f['error'].splitlines()[0] if f['error'] else ''}")
+        if "estimate" in out:
+            e = out["estimate"]
+            q = e["held_out"]
+            extra = (f"; held-out Spearman {q['spearman']:.3f}, MAPE {q['mape_pct']:.1f}% "
+                     f"({q['n_train']} train / {q['n_test']} test)") if q else ""
+            print(f"wrote {e['table']}: {e['measured_cells']} measured cells + estimates{extra}; "
+                  f"use --device {e['table']}")
+    return 0 if out["failed"] == 0 else 1
+
+
+def _store(args: argparse.Namespace, need_index: bool) -> Any:
+    from hwdiffnas.store import Store
+
+    if need_index:
+        from hwdiffnas.benchmark import open_store
+
+        return open_store(args.data_dir, require_accuracy=False)
+    try:
+        return Store.create(args.data_dir)
+    except OSError as exc:
+        raise UserError(f"cannot create the store: {exc}") from exc
