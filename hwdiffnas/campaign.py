@@ -154,34 +154,27 @@ Measure = Callable[[Cell], LatencyStats]
 
 def local_measurer(spec: CampaignSpec, workdir: Path) -> Measure:
     """Export each cell and time it on this machine with the profiler plug-in ``spec.runtime``."""
-    from hwdiffnas.deploy import export_cell
+    from hwdiffnas.deploy import profile_cell
     from hwdiffnas.plugins import get_profiler
 
-    prof = get_profiler(spec.runtime)
-    ok, why = prof.available()
+    ok, why = get_profiler(spec.runtime).available()
     if not ok:
         raise UserError(f"runtime {spec.runtime!r} is not usable here: {why}")
 
     def measure(cell: Cell) -> LatencyStats:
-        with tempfile.TemporaryDirectory(dir=workdir) as d:
-            if prof.model_format == "torch":
-                from hwdiffnas.materialize import build_network
-
-                return prof.profile(build_network(cell, spec.dataset), spec.settings)
-            exported = export_cell(cell, prof.model_format, Path(d) / "model", dataset=spec.dataset)
-            return prof.profile(exported, spec.settings)
+        return profile_cell(cell, spec.runtime, spec.settings, dataset=spec.dataset, workdir=workdir)
 
     return measure
 
 
 def remote_measurer(spec: CampaignSpec, remote: RemoteProfiler, workdir: Path) -> Measure:
-    """Export each cell here and time it on the remote (agent, SSH or adb)."""
+    """Export each cell here (checked against torch on one input) and time it on the remote."""
     from hwdiffnas.deploy import export_cell
 
     def measure(cell: Cell) -> LatencyStats:
         with tempfile.TemporaryDirectory(dir=workdir) as d:
-            exported = export_cell(cell, spec.fmt, Path(d) / "model", dataset=spec.dataset)
-            return remote.profile(exported.path, fmt=spec.fmt, runtime=spec.runtime, settings=spec.settings)
+            result = export_cell(cell, spec.fmt, Path(d) / "model", dataset=spec.dataset, validate_trials=1)
+            return remote.profile(result.path, fmt=spec.fmt, runtime=spec.runtime, settings=spec.settings)
 
     return measure
 

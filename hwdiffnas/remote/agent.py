@@ -25,6 +25,7 @@ import itertools
 import json
 import os
 import shutil
+import signal
 import socket
 import stat
 import sys
@@ -88,6 +89,10 @@ def rss_mb(pid: int | str = "self") -> float | None:
 
 class JobTimeout(Exception):
     """The worker did not answer within the job timeout (it has been killed)."""
+
+
+class QueueFull(Exception):
+    """``max_queue`` jobs are already waiting."""
 
 
 class WorkerProcess:
@@ -200,9 +205,12 @@ class Agent:
 
     async def measure(self, path: Path, request: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         """Queue for the worker, run one measurement; returns (worker answer, job record)."""
+        if self.waiting >= self.config.max_queue:  # checked and counted with no await in between
+            raise QueueFull(f"queue full ({self.config.max_queue} jobs waiting); retry later")
         job_id = f"{next(self._ids)}-{uuid.uuid4().hex[:8]}"
         t_queued = time.monotonic()
         self.waiting += 1
+        self.counts["accepted"] += 1
         try:
             await self.lock.acquire()
         finally:
@@ -329,7 +337,6 @@ def create_app(config: AgentConfig) -> Any:
             path = safe_child(job_dir, name)
             path.write_bytes(data)
             del data
-            agent.counts["accepted"] += 1
             try:
                 answer, job = await agent.measure(path, {
                     "format": fmt, "runtime": runtime, **settings, "input_shape": list(check.input_shape),
@@ -337,6 +344,8 @@ def create_app(config: AgentConfig) -> Any:
             except JobTimeout as exc:
                 agent.counts["timeout"] += 1
                 return error(504, str(exc))
+            except QueueFull as exc:
+                return error(503, str(exc), **{"Retry-After": "5"})
         finally:
             shutil.rmtree(job_dir, ignore_errors=True)
         if not answer.get("ok"):
@@ -378,8 +387,31 @@ def serve(config: AgentConfig, host: str = "127.0.0.1", port: int = 8765) -> int
         raise UserError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
     sock.listen(128)
     bound = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False,
-                                           timeout_graceful_shutdown=int(config.job_timeout_s) + 5))
+    stop_signals: list[int] = []
+
+    class _Server(uvicorn.Server):
+        """Graceful stop on SIGTERM/SIGINT, then a normal return (exit status 0) instead of re-raising."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Any:
+            loop = asyncio.get_running_loop()
+
+            def on_signal(sig: int) -> None:
+                stop_signals.append(sig)
+                if self.should_exit:
+                    self.force_exit = True
+                self.should_exit = True
+
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, on_signal, sig)
+            try:
+                yield
+            finally:
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    loop.remove_signal_handler(sig)
+
+    server = _Server(uvicorn.Config(app, log_level="warning", access_log=False,
+                                    timeout_graceful_shutdown=int(config.job_timeout_s) + 5))
 
     async def run() -> None:
         task = asyncio.create_task(server.serve(sockets=[sock]))
@@ -392,4 +424,6 @@ def serve(config: AgentConfig, host: str = "127.0.0.1", port: int = 8765) -> int
         await task
 
     asyncio.run(run())
+    if stop_signals:
+        print(f"hwdiffnas agent stopped ({signal.Signals(stop_signals[0]).name})", file=sys.stderr, flush=True)
     return 0
