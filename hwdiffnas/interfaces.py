@@ -7,6 +7,7 @@ core finds them through entry points (see `hwdiffnas.plugins`) and never imports
 from __future__ import annotations
 
 import math
+import numbers
 import platform
 import statistics
 from abc import ABC, abstractmethod
@@ -53,6 +54,15 @@ class ModelMetadata:
         return cls(props["hwdiffnas.arch_str"], props["hwdiffnas.dataset"], shape,
                    props["hwdiffnas.tool_version"], props.get("hwdiffnas.dead_nodes", "zeros"), extra)
 
+    @property
+    def file_stem(self) -> str:
+        """File name stem every exporter uses: ``nb201-<six op ids>-<dataset>[-prune]``."""
+        from hwdiffnas.space import Cell
+
+        ops = "".join(str(o) for o in Cell.from_str(self.arch_str).ops)
+        suffix = "" if self.dead_nodes == "zeros" else f"-{self.dead_nodes}"
+        return f"nb201-{ops}-{self.dataset}{suffix}"
+
 
 @dataclass(frozen=True)
 class ExportedModel:
@@ -62,6 +72,15 @@ class ExportedModel:
     format: str  # exporter name: "onnx", "openvino", ...
     metadata: ModelMetadata
     files: tuple[Path, ...] = ()  # every file written, ``path`` included
+
+
+@dataclass(frozen=True)
+class TorchModel:
+    """The torch module itself as a "model format" (``"torch"``) for profilers that run it eagerly."""
+
+    module: nn.Module
+    metadata: ModelMetadata
+    format: str = "torch"
 
 
 @dataclass(frozen=True)
@@ -83,7 +102,10 @@ class ValidationReport:
 
 def validation_tolerance(reference_outputs: Sequence[float] | float, rel: float = 1e-4) -> float:
     """The project-wide tolerance: ``rel × max(1, max |output|)``."""
-    peak = reference_outputs if isinstance(reference_outputs, float) else max(abs(v) for v in reference_outputs)
+    if isinstance(reference_outputs, numbers.Real):
+        peak = abs(float(reference_outputs))
+    else:
+        peak = max((abs(float(v)) for v in reference_outputs), default=0.0)
     return rel * max(1.0, float(peak))
 
 
@@ -105,7 +127,10 @@ class Exporter(ABC):
 
     @abstractmethod
     def run(self, exported: ExportedModel, inputs: np.ndarray) -> np.ndarray:
-        """Run the exported model once on ``inputs`` (N, C, H, W) float32; returns the logits."""
+        """Run the exported model on ``inputs`` (N, C, H, W) float32; returns the logits (N, classes).
+
+        Exported models have a fixed batch-1 input, so implementations run the N rows one at a time on
+        one loaded model."""
 
     def read_metadata(self, path: Path) -> ModelMetadata:
         """Read the metadata an export wrote (override per format)."""
@@ -250,8 +275,9 @@ class Profiler(ABC):
         """Runtime version string."""
 
     @abstractmethod
-    def profile(self, model: ExportedModel | nn.Module, settings: ProfileSettings) -> LatencyStats:
-        """Time batch-1 inference of ``model`` on random input of its recorded shape."""
+    def profile(self, model: ExportedModel | TorchModel, settings: ProfileSettings) -> LatencyStats:
+        """Time batch-1 inference of ``model`` on random input of its recorded shape
+        (``model.metadata.input_shape``); ``TorchModel`` when ``model_format == "torch"``."""
 
 
 # --- remote transports (on-device profiling) -----------------------------------------------------------
