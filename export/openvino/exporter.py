@@ -47,24 +47,31 @@ class OpenVinoExporter(Exporter):
     def export(self, model: nn.Module, example_input: Any, out_dir: Path, metadata: ModelMetadata) -> ExportedModel:
         import onnx
 
-        from export.onnx import OPSET, torch_to_onnx
-        from export.openvino.runtime import core
+        from export.onnx import torch_to_onnx
 
-        ov = _import_openvino()
-        extra = {**metadata.extra, "format": self.name, "source": f"onnx-opset{OPSET}", "precision": "f32"}
-        metadata = ModelMetadata(metadata.arch_str, metadata.dataset, metadata.input_shape, metadata.tool_version,
-                                 metadata.dead_nodes, extra)
         out_dir = Path(out_dir)
         proto = torch_to_onnx(model, example_input, metadata)
         onnx_tmp = out_dir / f".{metadata.file_stem}.tmp.onnx"
         try:
             onnx.save_model(proto, str(onnx_tmp))
-            ov_model = core().read_model(str(onnx_tmp))
+            return self.convert_onnx(onnx_tmp, out_dir, metadata)
         finally:
             onnx_tmp.unlink(missing_ok=True)
+
+    def convert_onnx(self, onnx_path: Path, out_dir: Path, metadata: ModelMetadata) -> ExportedModel:
+        """Build the IR from an ONNX file written by the ONNX exporter (``export`` does this after tracing)."""
+        from export.onnx import OPSET
+        from export.openvino.runtime import core
+
+        ov = _import_openvino()
+        extra = {k: v for k, v in metadata.extra.items() if k not in ("opset", "onnx_exporter")}
+        extra.update({"format": self.name, "source": f"onnx-opset{OPSET}", "precision": "f32"})
+        metadata = ModelMetadata(metadata.arch_str, metadata.dataset, metadata.input_shape, metadata.tool_version,
+                                 metadata.dead_nodes, extra)
+        ov_model = core().read_model(str(onnx_path))
         for key, value in metadata.as_strings().items():
             ov_model.set_rt_info(value, [RT_INFO_SECTION, key.removeprefix(f"{RT_INFO_SECTION}.")])
-        xml = out_dir / f"{metadata.file_stem}.xml"
+        xml = Path(out_dir) / f"{metadata.file_stem}.xml"
         ov.save_model(ov_model, str(xml), compress_to_fp16=False)
         files = (xml.with_suffix(".bin"), xml)
         missing = [p for p in files if not p.is_file()]

@@ -1,0 +1,73 @@
+"""``hwdiffnas profile``: latency of one cell's network with a local runtime.
+
+The handler is split so other measurement routes slot in: `settings_from_args` builds the
+`ProfileSettings`, `measure` picks the route (today: the local profiler plug-in), `report` prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING, Any
+
+from hwdiffnas.cli.cmd_export import add_network_arguments
+from hwdiffnas.cli.output import print_json
+
+if TYPE_CHECKING:
+    from hwdiffnas.interfaces import LatencyStats, ProfileSettings
+    from hwdiffnas.space import Cell
+
+
+def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
+    p = subparsers.add_parser("profile", parents=parents, help="time a cell's network with a runtime",
+                              description="Export a cell's network to the runtime's format and time batch-1 "
+                                          "inference: warm-up runs, then timed runs; prints median/p90/mean/std "
+                                          "(ms) and the coefficient of variation.")
+    add_network_arguments(p)
+    p.add_argument("--runtime", required=True, metavar="NAME",
+                   help="profiler: onnxruntime, openvino, torch (or a plug-in's)")
+    p.add_argument("--threads", type=int, default=1, metavar="N", help="inference threads (default 1)")
+    p.add_argument("--warmup", type=int, default=10, metavar="N", help="untimed warm-up runs (default 10)")
+    p.add_argument("--runs", type=int, default=50, metavar="N", help="timed runs (default 50)")
+    p.add_argument("--samples", action="store_true", help="include every timed run in the JSON output")
+    p.set_defaults(handler=run)
+
+
+def settings_from_args(args: argparse.Namespace) -> ProfileSettings:
+    from hwdiffnas.interfaces import ProfileSettings
+
+    return ProfileSettings(warmup=args.warmup, runs=args.runs, threads=args.threads)
+
+
+def measure(args: argparse.Namespace, cell: Cell, settings: ProfileSettings) -> LatencyStats:
+    """Time ``cell`` by the route the arguments ask for (local profiler plug-in)."""
+    from hwdiffnas.deploy import profile_cell
+    from hwdiffnas.materialize import MacroConfig
+
+    return profile_cell(cell, args.runtime, settings, dataset=args.dataset,
+                        macro=MacroConfig(dead_nodes=args.dead_nodes))
+
+
+def report(args: argparse.Namespace, cell: Cell, stats: LatencyStats) -> None:
+    from hwdiffnas.materialize import dataset_spec
+
+    dataset = dataset_spec(args.dataset).name
+    if args.json:
+        print_json({"arch_str": cell.arch_str, "dataset": dataset, "dead_nodes": args.dead_nodes,
+                    **stats.to_dict(with_samples=args.samples)})
+        return
+    print(f"{cell.arch_str} on {dataset} (dead nodes: {args.dead_nodes})")
+    print(f"{stats.runtime} {stats.runtime_version}, {stats.threads} thread(s), {stats.precision}, "
+          f"{stats.warmup} warm-up + {stats.runs} timed runs")
+    print(f"median {stats.median_ms:.3f} ms  p90 {stats.p90_ms:.3f} ms  mean {stats.mean_ms:.3f} ms  "
+          f"std {stats.std_ms:.3f} ms  cv {100 * stats.cv:.1f}%  min {stats.min_ms:.3f} ms")
+    print(f"host: {stats.host}")
+
+
+def run(args: argparse.Namespace) -> int:
+    from hwdiffnas.space import parse_cell
+
+    cell = parse_cell(args.arch)
+    settings = settings_from_args(args)
+    stats = measure(args, cell, settings)
+    report(args, cell, stats)
+    return 0
