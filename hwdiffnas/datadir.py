@@ -39,12 +39,16 @@ def store_path(data_dir: Path | str | None = None) -> Path:
 
 
 def ensure_writable_dir(path: Path, sources: list[Path] | tuple[Path, ...] = ()) -> None:
-    """Create the data directory; refuse when it lies inside one of the read-only source folders."""
+    """Create the data directory; refuse when it lies inside one of the read-only source folders (or is the
+    folder of a source file)."""
     target = path.expanduser().resolve()
     for src in sources:
         root = src.resolve()
-        root = root if root.is_dir() else root.parent
-        if target == root or root in target.parents:
+        if root.is_dir():
+            inside = target == root or root in target.parents
+        else:
+            inside = target == root.parent
+        if inside:
             raise UserError(
                 f"data directory {path} lies inside the source folder {src}, which is read-only input; "
                 "choose another with --data-dir or $HWDIFFNAS_DATA"

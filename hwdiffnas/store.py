@@ -24,6 +24,7 @@ write at once; a crash mid-transaction leaves the previous committed state.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import sqlite3
@@ -148,6 +149,13 @@ def cell_from_key(key: int) -> Cell:
         key, o = divmod(key, len(OPS))
         ops.append(o)
     return Cell(tuple(reversed(ops)))
+
+
+def _rows_in_key_order(series_id: int, keys: Sequence[int], values: Sequence[float]) -> Iterator[tuple]:
+    """(series_id, key, value) rows sorted by key: primary-key order makes the inserts sequential appends."""
+    k = np.asarray(keys, dtype=np.int64)
+    order = np.argsort(k, kind="stable")
+    return zip(itertools.repeat(series_id), k[order].tolist(), np.asarray(values, dtype=np.float64)[order].tolist())
 
 
 def now_iso() -> str:
@@ -473,7 +481,7 @@ class Store:
                     " VALUES (?,?,?,?,?,?,?)", (dataset, column, source, source_column, file, len(keys), now_iso()))
         sid = cur.lastrowid
         cur.executemany("INSERT INTO accuracy (series_id, cell_key, value) VALUES (?,?,?)",
-                        sorted(zip([sid] * len(keys), keys, values)))  # primary-key order: sequential appends
+                        _rows_in_key_order(sid, keys, values))
         return len(keys)
 
     def put_hw(self, cur: sqlite3.Cursor, device: str, source: str, column: str, setting: str, metric: str,
@@ -487,7 +495,7 @@ class Store:
                                                     now_iso()))
         sid = cur.lastrowid
         cur.executemany("INSERT INTO hw_value (series_id, cell_key, value) VALUES (?,?,?)",
-                        sorted(zip([sid] * len(keys), keys, values)))  # primary-key order: sequential appends
+                        _rows_in_key_order(sid, keys, values))
         return len(keys)
 
     def put_index(self, cur: sqlite3.Cursor, rows: Iterable[tuple[int, int, int]]) -> None:
