@@ -136,7 +136,7 @@ def _usable_exporter(fmt: str) -> Exporter:
     if not ok:
         if exporter.extra:
             raise MissingBackendError(fmt, exporter.extra, why)
-        raise UserError(f"format {fmt!r} cannot run here: {why}")
+        raise UserError(f"format {fmt!r} cannot run here: {why} (a core dependency: reinstall hwdiffnas)")
     return exporter
 
 
@@ -146,7 +146,7 @@ def _usable_profiler(runtime: str) -> Profiler:
     if not ok:
         if profiler.extra:
             raise MissingBackendError(runtime, profiler.extra, why)
-        raise UserError(f"runtime {runtime!r} cannot run here: {why}")
+        raise UserError(f"runtime {runtime!r} cannot run here: {why} (a core dependency: reinstall hwdiffnas)")
     return profiler
 
 

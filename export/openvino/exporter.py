@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hwdiffnas.errors import MissingBackendError
+from hwdiffnas.errors import UserError
 from hwdiffnas.interfaces import ExportedModel, Exporter, ModelMetadata
 
 if TYPE_CHECKING:
@@ -26,7 +26,7 @@ def _import_openvino() -> Any:
     try:
         import openvino as ov
     except ImportError as exc:
-        raise MissingBackendError("openvino", "openvino", str(exc)) from exc
+        raise UserError(f"openvino cannot be imported ({exc}); it is a core dependency: reinstall hwdiffnas") from exc
     return ov
 
 
@@ -34,7 +34,7 @@ class OpenVinoExporter(Exporter):
     """OpenVINO IR, run back on the CPU plug-in with f32 inference precision pinned."""
 
     name = "openvino"
-    extra = "openvino"
+    extra = ""  # openvino is a core dependency
     description = "OpenVINO IR (.xml/.bin, f32 weights) via ONNX, validated on the CPU plug-in in f32"
 
     def available(self) -> tuple[bool, str]:

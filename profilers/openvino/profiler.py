@@ -3,7 +3,7 @@ one stream, latency hint; a synchronous infer request timed per call."""
 
 from __future__ import annotations
 
-from hwdiffnas.errors import MissingBackendError, UserError
+from hwdiffnas.errors import UserError
 from hwdiffnas.interfaces import ExportedModel, LatencyStats, Profiler, ProfileSettings, TorchModel, time_runs
 from profilers.common import expect, profile_input
 
@@ -13,7 +13,7 @@ class OpenVinoProfiler(Profiler):
 
     name = "openvino"
     model_format = "openvino"
-    extra = "openvino"
+    extra = ""  # openvino is a core dependency
     description = "OpenVINO CPU plug-in, f32 inference precision, INFERENCE_NUM_THREADS = --threads, latency hint"
 
     def available(self) -> tuple[bool, str]:
@@ -31,7 +31,7 @@ class OpenVinoProfiler(Profiler):
     def profile(self, model: ExportedModel | TorchModel, settings: ProfileSettings) -> LatencyStats:
         ok, why = self.available()
         if not ok:
-            raise MissingBackendError("openvino", self.extra, why)
+            raise UserError(f"openvino cannot be imported ({why}); it is a core dependency: reinstall hwdiffnas")
         if settings.precision != "fp32":
             raise UserError(f"the openvino profiler measures fp32 only, got precision {settings.precision!r}")
         from export.openvino.runtime import compile_cpu
