@@ -20,6 +20,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "profile",
     "data",
     "oracle",
+    "bench",
     "agent",
     "campaign",
 )
