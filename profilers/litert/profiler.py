@@ -1,0 +1,136 @@
+"""LiteRT (TFLite) latency: locally with the LiteRT interpreter, or on a device with ``benchmark_model``.
+
+Local: one interpreter with ``threads`` threads (XNNPACK CPU delegate, LiteRT's default), a fixed random input
+set once, ``warmup`` untimed then ``runs`` timed ``invoke()`` calls (`hwdiffnas.interfaces.time_runs`).
+
+On a device (`LiteRTProfiler.profile_on_device`): the model is pushed through an adb or SSH transport
+(`hwdiffnas.remote.transports`), LiteRT's ``benchmark_model`` runs exactly ``warmup`` + ``runs`` inferences
+with the delegate flags of ``delegate`` (``cpu``/``xnnpack``, ``nnapi``, ``gpu``), and its output is parsed by
+`hwdiffnas.remote.benchmark_model` (that tool reports mean/std/min/max, not per-run samples).
+
+``precision="int8"`` times the int8 file written by the ``tflite-int8`` exporter.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from hwdiffnas.errors import MissingBackendError, UserError
+from hwdiffnas.interfaces import ExportedModel, LatencyStats, Profiler, ProfileSettings, TorchModel, time_runs
+from profilers.common import profile_input
+
+if TYPE_CHECKING:
+    from hwdiffnas.interfaces import Transport
+
+TFLITE_FORMATS = ("tflite", "tflite-int8", "tflite-torch")
+DELEGATE_FLAGS: dict[str, tuple[str, ...]] = {
+    "cpu": ("--use_xnnpack=false",),
+    "xnnpack": ("--use_xnnpack=true",),
+    "nnapi": ("--use_nnapi=true",),
+    "gpu": ("--use_gpu=true",),
+}
+
+
+def benchmark_model_flags(delegate: str) -> tuple[str, ...]:
+    """``benchmark_model`` flags selecting ``delegate``; unknown names list the valid ones."""
+    if delegate not in DELEGATE_FLAGS:
+        raise UserError(f"unknown LiteRT delegate {delegate!r}; known: {', '.join(DELEGATE_FLAGS)}")
+    return DELEGATE_FLAGS[delegate]
+
+
+def model_file(model: ExportedModel, precision: str) -> Path:
+    """The file to time: the export itself (fp32) or its int8 sibling."""
+    if precision == "fp32":
+        return Path(model.path)
+    if precision == "int8":
+        from export.tflite import int8_path_of
+
+        p = int8_path_of(model)
+        if p is None:
+            raise UserError(f"{model.path} has no int8 variant; export with --format tflite-int8")
+        return p
+    raise UserError(f"the litert profiler measures fp32 or int8, got precision {precision!r}")
+
+
+class LiteRTProfiler(Profiler):
+    """LiteRT interpreter on this CPU (XNNPACK delegate), ``threads`` threads; or ``benchmark_model`` remotely."""
+
+    name = "litert"
+    model_format = "tflite"
+    extra = "litert"
+    description = "LiteRT interpreter (ai-edge-litert, XNNPACK CPU delegate), --threads threads; fp32 or int8"
+
+    def available(self) -> tuple[bool, str]:
+        from export.tflite.exporter import litert_available
+
+        return litert_available()
+
+    def version(self) -> str:
+        try:
+            import ai_edge_litert
+        except ImportError:
+            return "unavailable"
+        return str(getattr(ai_edge_litert, "__version__", "unknown"))
+
+    def _check(self, model: ExportedModel | TorchModel) -> ExportedModel:
+        if not isinstance(model, ExportedModel) or model.format not in TFLITE_FORMATS:
+            got = getattr(model, "format", type(model).__name__)
+            raise TypeError(f"the {self.name} profiler loads {', '.join(TFLITE_FORMATS)} models, got {got}")
+        return model
+
+    def profile(self, model: ExportedModel | TorchModel, settings: ProfileSettings) -> LatencyStats:
+        ok, why = self.available()
+        if not ok:
+            raise MissingBackendError("ai-edge-litert (LiteRT runtime)", self.extra, why)
+        exported = self._check(model)
+        path = model_file(exported, settings.precision)
+        from export.tflite import interpreter
+
+        it = interpreter(path, settings.threads)
+        inp = it.get_input_details()[0]
+        x = profile_input(exported)
+        if inp["dtype"] != x.dtype:  # int8 model with an integer input: feed its quantized form
+            import numpy as np
+
+            scale, zero = inp["quantization"]
+            info = np.iinfo(inp["dtype"])
+            x = np.clip(np.round(x / scale + zero), info.min, info.max).astype(inp["dtype"])
+        it.set_tensor(inp["index"], x)
+        samples = time_runs(it.invoke, settings.warmup, settings.runs)
+        return LatencyStats.from_samples(samples, warmup=settings.warmup, threads=settings.threads,
+                                         runtime=self.name, runtime_version=self.version(),
+                                         precision=settings.precision)
+
+    def benchmark_argv(self, tool: str, remote_model: str, settings: ProfileSettings,
+                       delegate: str = "xnnpack") -> list[str]:
+        """The ``benchmark_model`` argument list for one measurement on the device."""
+        from hwdiffnas.remote.benchmark_model import benchmark_model_argv
+
+        return benchmark_model_argv(tool, remote_model, threads=settings.threads, warmup=settings.warmup,
+                                    runs=settings.runs, extra=benchmark_model_flags(delegate))
+
+    def profile_on_device(self, model: ExportedModel, settings: ProfileSettings, transport: Transport, *,
+                          tool: str = "/data/local/tmp/benchmark_model", delegate: str = "xnnpack",
+                          host: str = "", timeout_s: float = 600.0) -> LatencyStats:
+        """Push the model through ``transport``, run ``benchmark_model`` there and parse its output."""
+        from hwdiffnas.remote.benchmark_model import BenchmarkOutputError, parse_benchmark_model
+
+        exported = self._check(model)
+        path = model_file(exported, settings.precision)
+        benchmark_model_flags(delegate)  # an unknown delegate fails before anything is pushed
+        remote = transport.push(path, f"hwdiffnas-litert-{path.name}")
+        try:
+            out = transport.run(self.benchmark_argv(tool, remote, settings, delegate), timeout_s)
+        finally:
+            try:
+                transport.run(["rm", "-f", remote], timeout_s=30)
+            except Exception:  # noqa: BLE001 - cleanup must not hide the measurement's own error
+                pass
+        try:
+            result = parse_benchmark_model(out)
+        except BenchmarkOutputError as exc:
+            raise UserError(f"benchmark_model on {host or transport.name}: {exc}") from exc
+        return result.to_stats(threads=settings.threads, runtime=f"{self.name}-benchmark_model-{delegate}",
+                               runtime_version="device", host=host or transport.name,
+                               precision=settings.precision)
