@@ -29,6 +29,17 @@ def _csv_rows(path: Path) -> list[list[str]]:
         return list(csv.reader(fh))
 
 
+def _copy_store(src_dir: Path, dst_dir: Path) -> Path:
+    """A private copy of a store (tests that write must not change the shared session store)."""
+    dst_dir.mkdir(parents=True)
+    src = sqlite3.connect(src_dir / STORE_FILENAME)
+    dst = sqlite3.connect(dst_dir / STORE_FILENAME)
+    src.backup(dst)
+    src.close()
+    dst.close()
+    return dst_dir
+
+
 def _write_csv(path: Path, rows: list[list[str]]) -> Path:
     with open(path, "w", newline="") as fh:
         csv.writer(fh).writerows(rows)
@@ -136,15 +147,15 @@ def test_raw_formats_match_tables(nb201_dir: Path, nb201_store: Store, tmp_path:
         assert s.meta("help_hardware_embedding_index") == "11982,431,55,9,14451,8636,9881,13479,6196,1462"
 
 
-def test_pickles_need_trust(nb201_dir: Path, nb201_data_dir: Path, tmp_path: Path) -> None:
+def test_pickles_need_trust(nb201_dir: Path, tmp_path: Path) -> None:
     pkl = nb201_dir / "raw" / "eagle_latbench" / "embedded-tpu-edge-tpu-int8.pickle"
     with pytest.raises(ImportFileError, match="--trust-pickle"):
-        import_paths([pkl], nb201_data_dir)
+        import_paths([pkl], tmp_path / "p")
     with pytest.raises(UserError, match="no recognized benchmark files"):
         import_paths([nb201_dir / "raw" / "eagle_latbench"], tmp_path / "d")
 
 
-def test_restricted_unpickler_refuses_code(tmp_path: Path, nb201_data_dir: Path) -> None:
+def test_restricted_unpickler_refuses_code(tmp_path: Path) -> None:
     class Evil:
         def __reduce__(self):
             return (subprocess.call, (["true"],))
@@ -152,7 +163,7 @@ def test_restricted_unpickler_refuses_code(tmp_path: Path, nb201_data_dir: Path)
     bad = tmp_path / "embedded-tpu-edge-tpu-int8.pickle"
     bad.write_bytes(pickle.dumps({(0, 0, 0, 0, 0, 1): Evil()}))
     with pytest.raises(ImportFileError, match="subprocess.call is not allowed"):
-        import_paths([bad], nb201_data_dir, trust_pickle=True)
+        import_paths([bad], tmp_path / "d", trust_pickle=True)
 
 
 def _hwnasbench_file(nb201_dir: Path, path: Path, edgetpu_fail: int | None = None) -> Path:
@@ -204,8 +215,9 @@ def test_user_device_table(nb201_data_dir: Path, tmp_path: Path) -> None:
         import_paths([f], d)
     with pytest.raises(UserError, match="built-in device"):
         import_paths([f], d, device="pixel3")
-    import_paths([f], nb201_data_dir, device="myboard")
-    with open_store(nb201_data_dir) as s:
+    mine = _copy_store(nb201_data_dir, tmp_path / "mine")
+    import_paths([f], mine, device="myboard")
+    with open_store(mine) as s:
         lat = s.latency("myboard")
         assert lat[5] == 3.5 and lat[9930] == 7.25 and np.isfinite(lat).sum() == 2
         assert "myboard" in s.latency_devices()
@@ -336,8 +348,8 @@ def test_concurrent_writers_and_resume(tmp_path: Path) -> None:
             s.record_measurement("local-cpu", "run-0", first.cell, median_ms=float("nan"))
 
 
-def test_measured_latency_is_median_of_runs(nb201_data_dir: Path) -> None:
-    with open_store(nb201_data_dir) as s:
+def test_measured_latency_is_median_of_runs(nb201_data_dir: Path, tmp_path: Path) -> None:
+    with open_store(_copy_store(nb201_data_dir, tmp_path / "mine")) as s:
         cell = s.cells()[42]
         for run, ms in (("a", 2.0), ("b", 4.0), ("c", 3.0)):
             s.record_measurement("campaign-board", run, cell, median_ms=ms,
