@@ -211,9 +211,14 @@ class Store:
                                         check_same_thread=False)
         except sqlite3.Error as exc:
             raise UserError(f"cannot open benchmark store {self.path}: {exc}") from exc
-        self.conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-        self.conn.execute("PRAGMA foreign_keys = ON")
-        mode = self.conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        try:
+            self.conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+            self.conn.execute("PRAGMA foreign_keys = ON")
+            mode = self.conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            self.conn.close()
+            raise UserError(f"{self.path} is not a readable SQLite store ({exc}); move it away and import again: "
+                            f"{IMPORT_HINT}") from exc
         if str(mode).lower() != "wal":  # pragma: no cover - e.g. a network file system
             raise UserError(f"benchmark store {self.path}: cannot enable WAL journal (got {mode})")
         self.conn.execute("PRAGMA synchronous = NORMAL")

@@ -167,4 +167,4 @@ def test_data_commands(nb201_dir: Path, tmp_path: Path, monkeypatch: pytest.Monk
     assert by["pi5-litert"]["available"] and by["pi5-litert"]["latency_n"] == 15625
     assert by["pi5-litert"]["connected_n"] == 15284 and not by["fpga"]["available"]
     code, out, _ = run_cli(monkeypatch, capsys, "--data-dir", str(d), "data", "status")
-    assert code == 0 and "pi5-litert" in out and "needs help" in out
+    assert code == 0 and "pi5-litert" in out and "needs the help table" in out

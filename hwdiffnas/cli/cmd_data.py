@@ -76,9 +76,10 @@ def status_dict(data_dir: Any) -> dict[str, Any]:
                 lat = store.latency(name)
                 src = store.latency_source(name)
             except Exception:
-                needs = sorted({t.source for t in cfg.tables}) if cfg else []
+                names = {"measured": "measurements", "hwnasbench": "the HW-NAS-Bench pickle"}
+                needs = sorted({names.get(t.source, f"the {t.source} table") for t in cfg.tables}) if cfg else []
                 entry.update(available=False, latency_n=0, source=None,
-                             needs=", ".join(needs) or "measurements")
+                             needs=" or ".join(needs) or "measurements")
                 devices.append(entry)
                 continue
             ok = np.isfinite(lat)
