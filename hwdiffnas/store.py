@@ -223,6 +223,7 @@ class Store:
             raise UserError(f"benchmark store {self.path}: cannot enable WAL journal (got {mode})")
         self.conn.execute("PRAGMA synchronous = NORMAL")
         self._key_to_idx: np.ndarray | None = None
+        self._cells: tuple[np.ndarray, list[Cell]] | None = None
         if create:
             self._create()
         else:
@@ -312,10 +313,11 @@ class Store:
         return idx
 
     def cells(self) -> list[Cell]:
-        """All 15,625 cells in NB201 index order."""
+        """All 15,625 cells in NB201 index order (a new list each call)."""
         idx = self._require_index()
-        order = np.argsort(idx)
-        return [cell_from_key(int(k)) for k in order]
+        if self._cells is None or self._cells[0] is not idx:
+            self._cells = (idx, [cell_from_key(int(k)) for k in np.argsort(idx)])
+        return list(self._cells[1])
 
     def index_of(self, cell: Cell | str) -> int:
         """NB201 index of a cell (or arch string)."""
