@@ -279,26 +279,15 @@ class HeldOut:
                 "mape_pct": self.mape_pct}
 
 
-def fit_predictor(cells: Sequence[Cell], latencies_ms: Sequence[float]) -> Callable[[Sequence[Cell]], np.ndarray]:
-    """A latency predictor fitted on measured cells; returns ``predict(cells) -> (n,) ms``.
+def fit_predictor(cells: Sequence[Cell], latencies_ms: Sequence[float],
+                  basis: Any = None) -> Callable[[Sequence[Cell]], np.ndarray]:
+    """A latency predictor (`hwdiffnas.predictors.fit_latency_predictor`) fitted on measured cells; returns
+    ``predict(cells) -> (n,) ms`` (the predictor's median estimate). ``basis`` is an optional transfer basis
+    built from other devices' tables (`hwdiffnas.predictors.build_transfer_basis`)."""
+    from hwdiffnas.predictors import fit_latency_predictor
 
-    Uses the predictor package's ``fit_latency_predictor`` when it is installed; otherwise ridge regression
-    of log-latency on the cells' ``full`` features (same package).
-    """
-    import hwdiffnas.predictors as predictors
-
-    fit = getattr(predictors, "fit_latency_predictor", None)
-    if fit is not None:
-        model = fit(list(cells), np.asarray(latencies_ms, dtype=np.float64))
-        if callable(model):
-            return lambda cs: np.asarray(model(list(cs)), dtype=np.float64)
-        return lambda cs: np.asarray(model.predict(list(cs)), dtype=np.float64)
-    from hwdiffnas.predictors.features import cell_features
-    from hwdiffnas.predictors.ridge import fit_ridge
-
-    y = np.log(np.asarray(latencies_ms, dtype=np.float64))
-    ridge = fit_ridge(cell_features(list(cells), "full"), y)
-    return lambda cs: np.exp(ridge.predict(cell_features(list(cs), "full")))
+    model = fit_latency_predictor(list(cells), np.asarray(latencies_ms, dtype=np.float64), basis=basis)
+    return lambda cs: np.asarray(model.predict(list(cs))[0], dtype=np.float64)
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
@@ -309,14 +298,14 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def held_out_quality(cells: Sequence[Cell], latencies_ms: Sequence[float], n_train: int,
-                     seed: int = 0) -> HeldOut:
+                     seed: int = 0, basis: Any = None) -> HeldOut:
     """Fit on ``n_train`` random measured cells, score Spearman and mean abs % error on the rest."""
     y = np.asarray(latencies_ms, dtype=np.float64)
     if not 2 <= n_train < len(y):
         raise UserError(f"need 2 <= n_train < {len(y)} measurements, got {n_train}")
     perm = np.random.default_rng(seed).permutation(len(y))
     tr, te = perm[:n_train], perm[n_train:]
-    predict = fit_predictor([cells[i] for i in tr], y[tr])
+    predict = fit_predictor([cells[i] for i in tr], y[tr], basis)
     pred = predict([cells[i] for i in te])
     mape = float(np.mean(np.abs(pred - y[te]) / y[te]) * 100.0)
     return HeldOut(int(n_train), int(len(te)), spearman(pred, y[te]), mape)

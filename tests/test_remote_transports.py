@@ -7,6 +7,7 @@ import json
 import os
 import shlex
 import stat
+import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -63,11 +64,9 @@ class _Server:
         self.commands.append(process.command)
         try:
             argv = shlex.split(process.command or "")
-            proc = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.PIPE,
-                                                        stderr=asyncio.subprocess.PIPE)
-            out, err = await proc.communicate()
-            process.stdout.write(out.decode())
-            process.stderr.write(err.decode())
+            proc = await asyncio.to_thread(subprocess.run, argv, capture_output=True, text=True, check=False)
+            process.stdout.write(proc.stdout)
+            process.stderr.write(proc.stderr)
             process.exit(proc.returncode or 0)
         except (OSError, ValueError) as exc:
             process.stderr.write(f"{exc}\n")
@@ -88,10 +87,18 @@ class _Server:
         path.chmod(0o600)
         return path
 
-    def close(self) -> None:
+    async def _shutdown(self) -> None:
         self.server.close()
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def close(self) -> None:
+        asyncio.run_coroutine_threadsafe(self._shutdown(), self.loop).result(10)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
+        self.loop.close()
 
 
 @pytest.fixture(scope="module")
@@ -146,7 +153,7 @@ def test_ssh_failure_and_timeout(ssh_server: _Server, tmp_path: Path) -> None:
         with pytest.raises(TransportError, match="status 3"):
             t.run([sys.executable, "-c", "import sys; print('boom'); sys.exit(3)"], 30)
         with pytest.raises(TransportError, match="timed out"):
-            t.run([sys.executable, "-c", "import time; time.sleep(10)"], 0.5)
+            t.run([sys.executable, "-c", "import time; time.sleep(3)"], 0.5)
     finally:
         t.close()
 
