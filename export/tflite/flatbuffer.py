@@ -240,6 +240,32 @@ def _cell(w: _Writer, cell: nn.Module, x: tuple, shape_nchw: tuple[int, ...]) ->
     return ("c", np.zeros(shape_nchw)) if out is None else out
 
 
+def _dead_code_eliminated(g: _Graph, inputs: list[int], outputs: list[int]) -> tuple[list, list, list, list[int]]:
+    """Drop operators whose results never reach ``outputs`` (ops on a path that ends in a `none` edge) and
+    the tensors and buffers only they used, as a converter's dead-code elimination does; returns the kept
+    tensors, operators and buffers and the new indices of ``inputs + outputs``."""
+    import numpy as np
+
+    needed = set(outputs)
+    kept_ops = []
+    for op in reversed(g.operators):
+        if any(int(o) in needed for o in op.outputs):
+            kept_ops.append(op)
+            needed.update(int(i) for i in op.inputs)
+    kept_ops.reverse()
+    keep = sorted(needed | set(inputs))
+    new_index = {old: new for new, old in enumerate(keep)}
+    tensors = [g.tensors[i] for i in keep]
+    buffer_ids = sorted({0} | {t.buffer for t in tensors})
+    new_buffer = {old: new for new, old in enumerate(buffer_ids)}
+    for t in tensors:
+        t.buffer = new_buffer[t.buffer]
+    for op in kept_ops:
+        op.inputs = np.asarray([new_index[int(i)] for i in op.inputs], dtype=np.int32)
+        op.outputs = np.asarray([new_index[int(o)] for o in op.outputs], dtype=np.int32)
+    return tensors, kept_ops, [g.buffers[b] for b in buffer_ids], [new_index[i] for i in inputs + outputs]
+
+
 def build_tflite(model: nn.Module, input_shape: tuple[int, int, int, int]) -> bytes:
     """Serialize the NB201 network ``model`` (from `hwdiffnas.materialize.build_network`) as TFLite bytes."""
     import flatbuffers
@@ -302,8 +328,9 @@ def build_tflite(model: nn.Module, input_shape: tuple[int, int, int, int]) -> by
     w.g.op(s.BuiltinOperator.FULLY_CONNECTED, [pooled, fw, fb], [logits], s.BuiltinOptions.FullyConnectedOptions,
            fo)
 
+    tensors, operators, buffers, (inp, logits) = _dead_code_eliminated(w.g, [inp], [logits])
     sub = s.SubGraphT()
-    sub.tensors, sub.operators, sub.name = w.g.tensors, w.g.operators, "main"
+    sub.tensors, sub.operators, sub.name = tensors, operators, "main"
     sub.inputs = np.asarray([inp], dtype=np.int32)
     sub.outputs = np.asarray([logits], dtype=np.int32)
     sig = s.SignatureDefT()
@@ -315,7 +342,7 @@ def build_tflite(model: nn.Module, input_shape: tuple[int, int, int, int]) -> by
     m.signatureDefs = [sig]
     m.version = 3
     m.description = "hwdiffnas direct NB201 converter"
-    m.operatorCodes, m.subgraphs, m.buffers = w.g.code_list, [sub], w.g.buffers
+    m.operatorCodes, m.subgraphs, m.buffers = w.g.code_list, [sub], buffers
     builder = flatbuffers.Builder(1 << 20)
     builder.Finish(m.Pack(builder), file_identifier=TFLITE_FILE_ID)
     return bytes(builder.Output())
