@@ -16,7 +16,9 @@ normal inputs (``HWDIFFNAS_TFLITE_CALIBRATION``: a ``.npy`` file of (N, C, H, W)
 The exported model that the core validates at 1e-4 is the fp32 file; the int8 file is written beside it
 together with a JSON report of its drift from torch on random inputs (int8 cannot meet a 1e-4 tolerance).
 
-The hwdiffnas metadata is stored as a TFLite metadata buffer named ``hwdiffnas`` (JSON).
+The hwdiffnas metadata is stored as a TFLite metadata buffer named ``hwdiffnas`` (JSON) in the fp32 file; the
+int8 file is kept byte for byte as the quantizer wrote it (it may store buffers after the flatbuffer, which a
+repack would lose) and its metadata goes into the drift report.
 """
 
 from __future__ import annotations
@@ -324,9 +326,9 @@ class TfliteInt8Exporter(TfliteExporter):
         int8_meta = ModelMetadata(meta.arch_str, meta.dataset, meta.input_shape, meta.tool_version, meta.dead_nodes,
                                   {**meta.extra, "precision": "int8"})
         path.write_bytes(_with_metadata(fp32, meta))
-        int8_path.write_bytes(_with_metadata(int8, int8_meta))
-        report.write_text(json.dumps({"arch_str": meta.arch_str, "dataset": meta.dataset, **drift.to_dict()},
-                                     indent=2) + "\n")
+        int8_path.write_bytes(int8)  # as the quantizer wrote it (its buffers may sit after the flatbuffer)
+        report.write_text(json.dumps({"arch_str": meta.arch_str, "dataset": meta.dataset, **drift.to_dict(),
+                                      "int8_metadata": int8_meta.as_strings()}, indent=2) + "\n")
         return ExportedModel(path=path, format=self.name, metadata=meta, files=(int8_path, report, path))
 
 

@@ -355,6 +355,9 @@ def add_metadata(tflite: bytes, entries: dict[str, bytes]) -> bytes:
     from ai_edge_litert import schema_py_generated as s
 
     m = s.ModelT.InitFromPackedBuf(bytearray(tflite), 0)
+    if any(getattr(b, "offset", 0) > 1 for b in m.buffers or []):
+        raise ValueError("this TFLite model stores buffers after the flatbuffer (offset/size); repacking it "
+                         "would drop them")
     m.metadata = [md for md in (m.metadata or []) if md.name.decode() not in entries] if m.metadata else []
     for name, data in entries.items():
         buf = s.BufferT()
