@@ -171,10 +171,12 @@ def remote_measurer(spec: CampaignSpec, remote: RemoteProfiler, workdir: Path) -
     """Export each cell here (checked against torch on one input) and time it on the remote."""
     from hwdiffnas.deploy import export_cell
 
+    fmt = remote.model_format(spec.runtime)
+
     def measure(cell: Cell) -> LatencyStats:
         with tempfile.TemporaryDirectory(dir=workdir) as d:
-            result = export_cell(cell, spec.fmt, Path(d) / "model", dataset=spec.dataset, validate_trials=1)
-            return remote.profile(result.path, fmt=spec.fmt, runtime=spec.runtime, settings=spec.settings)
+            result = export_cell(cell, fmt, Path(d) / "model", dataset=spec.dataset, validate_trials=1)
+            return remote.profile(result.path, fmt=fmt, runtime=spec.runtime, settings=spec.settings)
 
     return measure
 
@@ -319,16 +321,12 @@ def estimate_device(store: Store, device: str, setting: str = "cifar100",
     random 80/20 split of the measurements, or None below 10 measurements)."""
     from hwdiffnas.store import cell_key
 
-    rows = store.measured(device, status="ok")
-    by_cell: dict[Cell, list[float]] = {}
-    for m in rows:
-        if m.median_ms is not None and math.isfinite(m.median_ms):
-            by_cell.setdefault(m.cell, []).append(float(m.median_ms))
-    if len(by_cell) < 3:
-        raise UserError(f"device {device!r} has {len(by_cell)} measured cells in the store; need at least 3 "
+    medians = measured_medians(store, device)
+    if len(medians) < 8:
+        raise UserError(f"device {device!r} has {len(medians)} measured cells in the store; need at least 8 "
                         f"(run: hwdiffnas campaign --device {device})")
-    cells = sorted(by_cell)
-    y = np.array([float(np.median(by_cell[c])) for c in cells])
+    cells = list(medians)
+    y = np.array([medians[c] for c in cells])
     quality = held_out_quality(cells, y, int(len(y) * 0.8)) if len(y) >= 10 else None
     predict = fit_predictor(cells, y)
     every = list(all_cells())
@@ -340,3 +338,27 @@ def estimate_device(store: Store, device: str, setting: str = "cifar100",
         store.put_hw(cur, table, "user", table, setting, "latency", f"campaign:{device}",
                      [cell_key(c) for c in every], values.tolist())
     return table, len(cells), quality
+
+
+def measured_medians(store: Store, device: str, run_id: str | None = None) -> dict[Cell, float]:
+    """Cell → median over its ok measurements' medians (ms) for ``device`` (optionally one run)."""
+    by_cell: dict[Cell, list[float]] = {}
+    for m in store.measured(device, run_id, status="ok"):
+        if m.median_ms is not None and math.isfinite(m.median_ms):
+            by_cell.setdefault(m.cell, []).append(float(m.median_ms))
+    return {c: float(np.median(v)) for c, v in sorted(by_cell.items())}
+
+
+def write_measured_table(store: Store, device: str, path: Path | str, run_id: str | None = None) -> int:
+    """Write ``arch_str,latency_ms`` rows of the measured cells (the ``--device-table`` format); returns rows."""
+    import csv
+
+    table = measured_medians(store, device, run_id)
+    if not table:
+        raise UserError(f"device {device!r} has no ok measurements in the store")
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["arch_str", "latency_ms"])
+        for cell, ms in table.items():
+            w.writerow([cell.arch_str, f"{ms:.6g}"])
+    return len(table)

@@ -217,3 +217,32 @@ def test_token_file_must_be_private(tmp_path: Path) -> None:
     r = subprocess.run([*CLI, "agent", "serve", "--token-file", str(token_file),
                         "--port", "0"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "chmod 600" in r.stderr
+
+
+def test_client_refuses_uploads_over_the_agent_limit(agent: tuple[AgentProcess, str, Path]) -> None:
+    a, token, _ = agent
+    with pytest.raises(RemoteError, match="accepts at most") as info:
+        AgentClient(a.url, token).profile_bytes(onnx_model() + bytes(200_000))
+    assert info.value.status == 413
+
+
+def test_profile_command_through_the_agent(tmp_path: Path) -> None:
+    import json
+    import subprocess
+
+    token_file, _ = write_token(tmp_path)
+    a = AgentProcess(tmp_path / "work", token_file)
+    try:
+        r = subprocess.run([*CLI, "profile", "--arch", "3,0,1,2,4,3", "--runtime", "onnxruntime", "--remote", a.url,
+                            "--token-file", str(token_file), "--warmup", "1", "--runs", "4", "--json"],
+                           capture_output=True, text=True, timeout=300)
+    finally:
+        a.stop()
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["runtime"] == "onnxruntime" and out["runs"] == 4 and out["median_ms"] > 0
+    assert out["arch_str"] == "|nor_conv_3x3~0|+|none~0|skip_connect~1|+|nor_conv_1x1~0|avg_pool_3x3~1|nor_conv_3x3~2|"
+    bad = subprocess.run([*CLI, "profile", "--arch", "3,0,1,2,4,3", "--runtime", "onnxruntime", "--remote",
+                          "http://127.0.0.1:9"],
+                         capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "--token-file" in bad.stderr

@@ -30,6 +30,8 @@ def register(subparsers: argparse._SubParsersAction, parents: list[argparse.Argu
     p.add_argument("--threads", type=int, help="threads (default: device config)")
     p.add_argument("--estimate", action="store_true",
                    help="afterwards, write DEVICE+est: measured latencies plus predictor estimates for all cells")
+    p.add_argument("--table-out", metavar="FILE.csv",
+                   help="afterwards, write arch_str,latency_ms of every measured cell (for search --device-table)")
     p.add_argument("--dry-run", action="store_true", help="print the planned cells and their proxy values only")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(handler=_run)
@@ -45,6 +47,7 @@ def _run(args: argparse.Namespace) -> int:
         proxy_values,
         remote_measurer,
         run_campaign,
+        write_measured_table,
     )
     from hwdiffnas.cli.output import print_json
     from hwdiffnas.devices import get_device
@@ -61,9 +64,18 @@ def _run(args: argparse.Namespace) -> int:
                                runs=m.runs if args.runs is None else args.runs,
                                threads=m.threads if args.threads is None else args.threads, precision=m.precision)
     dataset = dataset_spec(args.dataset or m.input_setting).name
+    remote = None
+    if route == "remote" and not args.dry_run:
+        from hwdiffnas.remote.route import open_remote
+
+        remote = open_remote(args.remote, args.token_file)
+        fmt = remote.model_format(runtime)
+    else:
+        from hwdiffnas.plugins import get_profiler
+
+        fmt = get_profiler(runtime).model_format if route == "local" else "onnx"
     spec = CampaignSpec(device=cfg.name, runtime=runtime, settings=settings, dataset=dataset, n=args.n,
-                        seed=args.seed, proxy=args.proxy, run_id=args.run_id,
-                        fmt="tflite" if runtime == "litert" else "onnx")
+                        seed=args.seed, proxy=args.proxy, run_id=args.run_id, fmt=fmt)
     store = _store(args, need_index=args.proxy not in ("flops", "macs"))
     try:
         cells = plan_cells(spec, store)
@@ -80,11 +92,7 @@ def _run(args: argparse.Namespace) -> int:
             return 0
         workdir = store.path.parent / "campaign-tmp"
         workdir.mkdir(parents=True, exist_ok=True)
-        remote = None
-        if route == "remote":
-            from hwdiffnas.remote.route import open_remote
-
-            remote = open_remote(args.remote, args.token_file)
+        if remote is not None:
             measure = remote_measurer(spec, remote, workdir)
         else:
             measure = local_measurer(spec, workdir)
@@ -95,6 +103,9 @@ def _run(args: argparse.Namespace) -> int:
             if remote is not None:
                 remote.close()
         out = report.to_dict()
+        if args.table_out:
+            out["table_out"] = {"path": args.table_out,
+                                "rows": write_measured_table(store, cfg.name, args.table_out)}
         if args.estimate:
             table, n_meas, quality = estimate_device(store, cfg.name, setting=dataset)
             out["estimate"] = {"table": table, "measured_cells": n_meas,
@@ -109,6 +120,8 @@ def _run(args: argparse.Namespace) -> int:
               f"{out['seconds']:.0f} s")
         for f in out["failures"][:10]:
             print(f"  failed: {f['arch_str']}: {f['error'].splitlines()[0] if f['error'] else ''}")
+        if "table_out" in out:
+            print(f"wrote {out['table_out']['rows']} measured cells to {out['table_out']['path']}")
         if "estimate" in out:
             e = out["estimate"]
             q = e["held_out"]

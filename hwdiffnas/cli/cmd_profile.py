@@ -29,6 +29,11 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--warmup", type=int, default=10, metavar="N", help="untimed warm-up runs (default 10)")
     p.add_argument("--runs", type=int, default=50, metavar="N", help="timed runs (default 50)")
     p.add_argument("--samples", action="store_true", help="include every timed run in the JSON output")
+    # --- remote route (on-device profiling, hwdiffnas.remote) ---
+    p.add_argument("--remote", metavar="URL", help="time it elsewhere: http(s)://HOST:PORT (a profiling agent, "
+                   "with --token-file), ssh://[USER@]HOST[:PORT] or adb://[SERIAL]")
+    p.add_argument("--token-file", metavar="FILE", help="bearer token of the agent named by --remote")
+    # --- end remote route ---
     p.set_defaults(handler=run)
 
 
@@ -39,9 +44,15 @@ def settings_from_args(args: argparse.Namespace) -> ProfileSettings:
 
 
 def measure(args: argparse.Namespace, cell: Cell, settings: ProfileSettings) -> LatencyStats:
-    """Time ``cell`` by the route the arguments ask for (local profiler plug-in)."""
+    """Time ``cell`` by the route the arguments ask for (local profiler plug-in, or ``--remote``)."""
     from hwdiffnas.deploy import profile_cell
     from hwdiffnas.materialize import MacroConfig
+
+    if getattr(args, "remote", None):  # remote route (hwdiffnas.remote)
+        from hwdiffnas.remote.route import profile_cell_remote
+
+        return profile_cell_remote(cell, args.remote, args.token_file, args.runtime, settings,
+                                   dataset=args.dataset, macro=MacroConfig(dead_nodes=args.dead_nodes))
 
     return profile_cell(cell, args.runtime, settings, dataset=args.dataset,
                         macro=MacroConfig(dead_nodes=args.dead_nodes))

@@ -39,6 +39,7 @@ class AgentClient:
         self.url = url.rstrip("/")
         self.token = token
         self.timeout_s = timeout_s
+        self._max_upload: int | None = None
 
     def _request(self, method: str, path: str, body: bytes | None = None) -> dict[str, Any]:
         req = urllib.request.Request(self.url + path, data=body, method=method)
@@ -54,8 +55,14 @@ class AgentClient:
             except (ValueError, AttributeError, OSError):
                 detail = exc.reason
             raise RemoteError(f"agent {self.url} answered {exc.code}: {detail}", exc.code) from exc
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            raise RemoteError(f"agent {self.url} closed the connection during the request (an upload over its "
+                              f"size limit?): {exc}") from exc
         except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
             reason = getattr(exc, "reason", exc)
+            if isinstance(reason, (BrokenPipeError, ConnectionResetError)):
+                raise RemoteError(f"agent {self.url} closed the connection during the request (an upload over "
+                                  f"its size limit?): {reason}") from exc
             raise RemoteError(f"cannot reach agent {self.url}: {reason}") from exc
 
     def health(self) -> dict[str, Any]:
@@ -65,6 +72,11 @@ class AgentClient:
     def profile_bytes(self, data: bytes, *, fmt: str = "onnx", runtime: str = "onnxruntime",
                       settings: ProfileSettings | None = None, name: str | None = None) -> dict[str, Any]:
         """Upload model bytes and return the agent's full answer (``stats`` and ``job``)."""
+        if self._max_upload is None:
+            self._max_upload = int(self.health().get("limits", {}).get("max_upload_bytes", 0)) or -1
+        if 0 < self._max_upload < len(data):
+            raise RemoteError(f"model is {len(data)} bytes; the agent {self.url} accepts at most {self._max_upload} "
+                              "(its --max-upload-mb)", 413)
         s = settings or ProfileSettings()
         query = {"format": fmt, "runtime": runtime, "warmup": s.warmup, "runs": s.runs, "threads": s.threads,
                  "precision": s.precision}

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import urllib.parse
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from hwdiffnas.errors import UserError
 from hwdiffnas.interfaces import LatencyStats, ProfileSettings
+
+if TYPE_CHECKING:
+    from hwdiffnas.materialize import MacroConfig
+    from hwdiffnas.space import Cell
 
 
 class RemoteProfiler(Protocol):
@@ -16,6 +20,8 @@ class RemoteProfiler(Protocol):
     description: str
 
     def profile(self, model: Path, *, fmt: str, runtime: str, settings: ProfileSettings) -> LatencyStats: ...
+
+    def model_format(self, runtime: str) -> str: ...
 
     def close(self) -> None: ...
 
@@ -28,6 +34,20 @@ class AgentProfiler:
 
         self.client = AgentClient(url, token, timeout_s=timeout_s)
         self.description = f"agent {url}"
+        self._runtimes: dict | None = None
+
+    def model_format(self, runtime: str) -> str:
+        """The format the agent's ``runtime`` loads (from its /health report)."""
+        if self._runtimes is None:
+            self._runtimes = self.client.health().get("runtimes", {})
+        info = self._runtimes.get(runtime)
+        if info is None:
+            raise UserError(f"the agent at {self.client.url} has no runtime {runtime!r}; it has: "
+                            f"{', '.join(sorted(self._runtimes)) or 'none'}")
+        if not info.get("available"):
+            raise UserError(f"runtime {runtime!r} is not usable on the agent at {self.client.url}: "
+                            f"{info.get('reason', '')}")
+        return str(info["model_format"])
 
     def profile(self, model: Path, *, fmt: str, runtime: str, settings: ProfileSettings) -> LatencyStats:
         return self.client.profile(model, fmt=fmt, runtime=runtime, settings=settings)
@@ -51,3 +71,21 @@ def open_remote(url: str, token_file: Path | str | None = None) -> RemoteProfile
         return parse_transport_url(url)
     raise UserError(f"unsupported --remote {url!r}: use http(s)://HOST:PORT (agent), ssh://[USER@]HOST[:PORT] "
                     "or adb://[SERIAL]")
+
+
+def profile_cell_remote(cell: Cell, remote_url: str, token_file: Path | str | None, runtime: str,
+                        settings: ProfileSettings, dataset: str = "cifar100",
+                        macro: MacroConfig | None = None) -> LatencyStats:
+    """Export ``cell`` here (validated against torch) and time it on the remote named by ``remote_url``."""
+    import tempfile
+
+    from hwdiffnas.deploy import export_cell
+
+    remote = open_remote(remote_url, token_file)
+    try:
+        fmt = remote.model_format(runtime)
+        with tempfile.TemporaryDirectory(prefix="hwdiffnas-remote-") as d:
+            result = export_cell(cell, fmt, Path(d) / "model", dataset=dataset, macro=macro)
+            return remote.profile(result.path, fmt=fmt, runtime=runtime, settings=settings)
+    finally:
+        remote.close()

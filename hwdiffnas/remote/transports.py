@@ -203,6 +203,15 @@ class TransportTarget:
     def uses_benchmark_model(self) -> bool:
         return PurePosixPath(self.tool).name.endswith("benchmark_model")
 
+    def model_format(self, runtime: str) -> str:
+        """``tflite`` for LiteRT's benchmark_model; otherwise the remote hwdiffnas worker loads ONNX."""
+        if self.uses_benchmark_model:
+            return "tflite"
+        if runtime not in ("onnxruntime",):
+            raise UserError(f"over {self.transport.name} the hwdiffnas worker times ONNX models with onnxruntime; "
+                            f"runtime {runtime!r} needs an agent on the device (hwdiffnas agent serve)")
+        return "onnx"
+
     def profile(self, model: Path, *, fmt: str, runtime: str, settings: ProfileSettings,
                 timeout_s: float = 600.0) -> LatencyStats:
         """Push ``model``, time it with the tool, remove it, and return the statistics."""
