@@ -21,6 +21,7 @@ Unknown keys are errors. Schema (see ``device_configs/README.md``)::
     runs = 40
     threads = 1
     input_setting = "cifar10"
+    delegate = "nnapi"               # optional, litert only: cpu | xnnpack | nnapi | gpu | hexagon
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ SOURCES = ("help", "eagle", "hw360", "hwnasbench", "measured")
 METRICS = ("latency", "energy")
 SETTINGS = ("cifar10", "cifar100", "ImageNet16-120", "unknown")
 ROUTES = ("table-only", "local", "agent", "ssh", "adb")
+DELEGATES = ("", "cpu", "xnnpack", "nnapi", "gpu", "hexagon")  # LiteRT delegates (profilers.litert.DELEGATE_FLAGS)
 ENV_DEVICE_CONFIGS = "HWDIFFNAS_DEVICE_CONFIGS"
 
 
@@ -73,6 +75,7 @@ class MeasureSpec:
     threads: int = 1
     input_setting: str = "cifar10"
     notes: str = ""
+    delegate: str = ""  # LiteRT delegate on the device ("" = the tool's default)
 
 
 @dataclass(frozen=True)
@@ -145,6 +148,11 @@ def parse_device_config(data: dict[str, Any], where: str = "<device config>") ->
     _check_keys(f"{where} [measure]", m, measure_keys, set())
     if "route" in m:
         _choice(f"{where} [measure]", "route", m["route"], ROUTES)
+    if "delegate" in m:
+        _choice(f"{where} [measure]", "delegate", m["delegate"], DELEGATES)
+        if m["delegate"] and m.get("runtime") != "litert":
+            raise UserError(f"{where} [measure]: delegate applies to runtime 'litert' only, got runtime "
+                            f"{m.get('runtime')!r}")
     if "input_setting" in m:
         _choice(f"{where} [measure]", "input_setting", m["input_setting"], SETTINGS[:3])
     for k in ("warmup", "runs", "threads"):

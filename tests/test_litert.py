@@ -113,7 +113,7 @@ def test_calibration_file_option(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 def test_local_profiler_fp32_and_int8(tmp_path: Path) -> None:
     pytest.importorskip("ai_edge_quantizer")
     from hwdiffnas.deploy import export_cell, profile_cell
-    from profilers.litert import LiteRTProfiler
+    from profilers.litert import LiteRTProfiler, model_file
 
     stats = profile_cell(Cell.from_str(CELLS[3]), "litert", ProfileSettings(warmup=2, runs=6),
                          dataset="ImageNet16-120")
@@ -123,7 +123,10 @@ def test_local_profiler_fp32_and_int8(tmp_path: Path) -> None:
     assert q.precision == "int8" and q.threads == 2 and q.runs == 3
     plain = export_cell(Cell.from_str(CELLS[3]), "tflite", tmp_path / "plain", dataset="ImageNet16-120")
     with pytest.raises(UserError, match="no int8 variant"):
-        LiteRTProfiler().profile(plain.exported, ProfileSettings(precision="int8"))
+        model_file(plain.exported, "int8", quantize=False)
+    q2 = LiteRTProfiler().profile(plain.exported, ProfileSettings(warmup=1, runs=2, precision="int8"))
+    stem = plain.exported.metadata.file_stem
+    assert q2.precision == "int8" and (tmp_path / "plain" / f"{stem}.int8.tflite").is_file()
     with pytest.raises(UserError, match="fp32 or int8"):
         LiteRTProfiler().profile(plain.exported, ProfileSettings(precision="fp16"))
 
@@ -185,8 +188,8 @@ def test_on_device_errors(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="benchmark_model on"):
         LiteRTProfiler().profile_on_device(res.exported, ProfileSettings(), dev)
     assert dev.commands[-1][:2] == ["rm", "-f"]  # the pushed model is removed even when the run fails
-    with pytest.raises(UserError, match="known: cpu, xnnpack, nnapi, gpu"):
-        LiteRTProfiler().profile_on_device(res.exported, ProfileSettings(), FakeDevice(""), delegate="hexagon")
+    with pytest.raises(UserError, match="known: cpu, xnnpack, nnapi, gpu, hexagon"):
+        LiteRTProfiler().profile_on_device(res.exported, ProfileSettings(), FakeDevice(""), delegate="edgetpu")
 
 
 def test_profiler_rejects_other_formats(tmp_path: Path) -> None:
@@ -229,3 +232,26 @@ def test_litert_torch_converter_roundtrip(tmp_path: Path) -> None:
 
     res = export_cell(Cell.from_str(CELLS[1]), "tflite-torch", tmp_path)
     assert res.validation.passed and res.exported.metadata.extra["converter"] == "litert-torch"
+
+
+def test_device_configs_name_the_deployment_routes() -> None:
+    from hwdiffnas.devices import get_device, parse_device_config
+
+    for name in ("pixel3", "pixel-nnapi"):
+        m = get_device(name).measure
+        assert (m.route, m.runtime) == ("adb", "litert")
+    assert get_device("pixel-nnapi").measure.delegate == "nnapi"
+    assert get_device("snapdragon675-dsp-int8").measure.delegate == "hexagon"
+    for name in ("raspi4", "pi5-litert"):
+        m = get_device(name).measure
+        assert (m.route, m.runtime) == ("ssh", "litert")
+    for name, precision in (("edgegpu", "fp32"), ("jetson-nano-fp16", "fp16"), ("jetson-nano-fp32", "fp32")):
+        m = get_device(name).measure
+        assert (m.route, m.runtime, m.precision) == ("agent", "tensorrt", precision)
+    base = {"name": "x", "description": "d", "kind": "phone",
+            "measure": {"route": "adb", "runtime": "litert", "delegate": "edgetpu"}}
+    with pytest.raises(UserError, match="delegate = 'edgetpu' is not one of"):
+        parse_device_config(base)
+    base["measure"] = {"route": "ssh", "runtime": "onnxruntime", "delegate": "nnapi"}
+    with pytest.raises(UserError, match="runtime 'litert' only"):
+        parse_device_config(base)

@@ -5,10 +5,11 @@ set once, ``warmup`` untimed then ``runs`` timed ``invoke()`` calls (`hwdiffnas.
 
 On a device (`LiteRTProfiler.profile_on_device`): the model is pushed through an adb or SSH transport
 (`hwdiffnas.remote.transports`), LiteRT's ``benchmark_model`` runs exactly ``warmup`` + ``runs`` inferences
-with the delegate flags of ``delegate`` (``cpu``/``xnnpack``, ``nnapi``, ``gpu``), and its output is parsed by
-`hwdiffnas.remote.benchmark_model` (that tool reports mean/std/min/max, not per-run samples).
+with the flags of ``delegate`` (``cpu``/``xnnpack``, ``nnapi``, ``gpu``, ``hexagon``; a device config's
+``[measure] delegate``), and its output is parsed by `hwdiffnas.remote.benchmark_model` (that tool reports
+mean/std/min/max, not per-run samples).
 
-``precision="int8"`` times the int8 file written by the ``tflite-int8`` exporter.
+``precision="int8"`` times the int8 file written by the ``tflite-int8`` exporter (quantized here if absent).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ DELEGATE_FLAGS: dict[str, tuple[str, ...]] = {
     "xnnpack": ("--use_xnnpack=true",),
     "nnapi": ("--use_nnapi=true",),
     "gpu": ("--use_gpu=true",),
+    "hexagon": ("--use_hexagon=true",),
 }
 
 
@@ -39,18 +41,27 @@ def benchmark_model_flags(delegate: str) -> tuple[str, ...]:
     return DELEGATE_FLAGS[delegate]
 
 
-def model_file(model: ExportedModel, precision: str) -> Path:
-    """The file to time: the export itself (fp32) or its int8 sibling."""
+def model_file(model: ExportedModel, precision: str, quantize: bool = True) -> Path:
+    """The file to time: the export itself (fp32) or its int8 variant. An fp32 export without one gets it
+    here (static int8 PTQ on the default representative dataset, written beside it) unless ``quantize`` is
+    False; latency does not depend on the calibration data."""
     if precision == "fp32":
         return Path(model.path)
-    if precision == "int8":
-        from export.tflite import int8_path_of
+    if precision != "int8":
+        raise UserError(f"the litert profiler measures fp32 or int8, got precision {precision!r}")
+    from export.tflite import int8_path_of
 
-        p = int8_path_of(model)
-        if p is None:
-            raise UserError(f"{model.path} has no int8 variant; export with --format tflite-int8")
+    p = int8_path_of(model)
+    if p is not None:
         return p
-    raise UserError(f"the litert profiler measures fp32 or int8, got precision {precision!r}")
+    if not quantize:
+        raise UserError(f"{model.path} has no int8 variant; export with --format tflite-int8")
+    from export.tflite.exporter import calibration_inputs, quantize_int8
+
+    target = Path(model.path).with_suffix(".int8.tflite")
+    target.write_bytes(quantize_int8(Path(model.path).read_bytes(),
+                                     calibration_inputs(tuple(model.metadata.input_shape))))
+    return target
 
 
 class LiteRTProfiler(Profiler):
