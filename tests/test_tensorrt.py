@@ -227,3 +227,29 @@ def test_trtexec_route_with_matching_device_reads_export_times(monkeypatch: pyte
     records = parse_times(fixture("trtexec_times_trex_a100_fp32.json.txt"))
     assert list(stats.samples_ms) == [r["latencyMs"] for r in records[2:]]  # warm-up records dropped, in order
     assert math.isclose(stats.min_ms, 1.91181) and math.isclose(stats.median_ms, 1.91488)
+
+
+def test_fp16_baked_onnx_keeps_fp32_interface_and_runs() -> None:
+    """The fp16 ONNX a strongly typed TensorRT build needs, checked with onnxruntime (TensorRT is absent)."""
+    import numpy as np
+    import onnxruntime as ort
+    import torch
+    from onnx import TensorProto
+
+    from export.onnx import torch_to_onnx
+    from export.tensorrt.onnx_fp16 import to_fp16
+    from hwdiffnas.deploy import prepare_network
+    from hwdiffnas.space import Cell
+
+    net, meta = prepare_network(Cell.from_str("|nor_conv_3x3~0|+|none~0|avg_pool_3x3~1|+|skip_connect~0|"
+                                              "nor_conv_1x1~1|nor_conv_3x3~2|"), "ImageNet16-120")
+    half = to_fp16(torch_to_onnx(net, torch.zeros(meta.input_shape), meta))
+    assert {i.data_type for i in half.graph.initializer} == {TensorProto.FLOAT16}
+    assert half.graph.input[0].type.tensor_type.elem_type == TensorProto.FLOAT
+    assert half.graph.output[0].type.tensor_type.elem_type == TensorProto.FLOAT
+    x = np.random.default_rng(0).standard_normal(meta.input_shape).astype(np.float32)
+    out = ort.InferenceSession(half.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
+    ref = net(torch.from_numpy(x)).detach().numpy()
+    peak = float(np.abs(ref).max())
+    diff = float(np.abs(out - ref).max())
+    assert out.dtype == np.float32 and 0 < diff < 1e-2 * max(1.0, peak)  # fp16 rounding, not a broken graph

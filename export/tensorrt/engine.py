@@ -183,8 +183,10 @@ def _cuda_device() -> tuple[str, str]:
 
 
 # --- building --------------------------------------------------------------------------------------------
-def build_with_python_api(onnx_path: Path, engine_path: Path, precision: str, workspace_mb: int = 1024) -> None:
-    """Parse the ONNX file and serialize an engine with the TensorRT Python API."""
+def build_with_python_api(onnx_path: Path, engine_path: Path, precision: str, workspace_mb: int = 1024,
+                          strongly_typed: bool = False) -> None:
+    """Parse the ONNX file and serialize an engine with the TensorRT Python API (a strongly typed network
+    takes every tensor's type from the ONNX file; no precision flag is set then)."""
     trt = tensorrt_module()
     if trt is None:
         raise MissingBackendError("tensorrt (Python API)", "tensorrt")
@@ -194,6 +196,8 @@ def build_with_python_api(onnx_path: Path, engine_path: Path, precision: str, wo
     if hasattr(trt, "NetworkDefinitionCreationFlag") and \
             hasattr(trt.NetworkDefinitionCreationFlag, "EXPLICIT_BATCH") and int(trt.__version__.split(".")[0]) < 10:
         flags = 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)
+    if strongly_typed:
+        flags |= 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
     network = builder.create_network(flags)
     parser = trt.OnnxParser(network, logger)
     if not parser.parse(Path(onnx_path).read_bytes()):
@@ -201,7 +205,7 @@ def build_with_python_api(onnx_path: Path, engine_path: Path, precision: str, wo
         raise UserError(f"TensorRT cannot parse {onnx_path}: {errors}")
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_mb << 20)
-    if precision == "fp16":
+    if precision == "fp16" and not strongly_typed:
         config.set_flag(trt.BuilderFlag.FP16)
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
@@ -210,9 +214,9 @@ def build_with_python_api(onnx_path: Path, engine_path: Path, precision: str, wo
 
 
 def build_with_trtexec(trtexec: str, onnx_path: Path, engine_path: Path, precision: str,
-                       timeout_s: float = 1800.0) -> str:
+                       timeout_s: float = 1800.0, strongly_typed: bool = False) -> str:
     """Build with ``trtexec`` (argument list from `build_argv`); returns its output."""
-    argv = build_argv(trtexec, onnx_path, engine_path, precision)
+    argv = build_argv(trtexec, onnx_path, engine_path, precision, strongly_typed=strongly_typed)
     try:
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s, check=False)
     except subprocess.TimeoutExpired as exc:
@@ -225,19 +229,30 @@ def build_with_trtexec(trtexec: str, onnx_path: Path, engine_path: Path, precisi
 
 
 def build_engine(onnx_path: Path, engine_path: Path, precision: str = "fp32",
-                 metadata: dict[str, str] | None = None) -> EngineBinding:
-    """Build an engine (Python API if importable, else trtexec) and write its binding sidecar."""
+                 metadata: dict[str, str] | None = None, strongly_typed: bool = False) -> EngineBinding:
+    """Build an engine (Python API if importable, else trtexec) and write its binding sidecar.
+
+    ``strongly_typed`` (TensorRT ≥ 10, whose strongly typed networks ignore precision flags): an fp16 engine
+    is then built from a copy of the ONNX file with fp16 baked in (`export.tensorrt.onnx_fp16.to_fp16`)."""
     if precision not in PRECISIONS:
         raise UserError(f"unknown TensorRT precision {precision!r}; known: {', '.join(PRECISIONS)}")
     require_tensorrt()
+    if strongly_typed and precision == "fp16":
+        import onnx
+
+        from export.tensorrt.onnx_fp16 import to_fp16
+
+        baked = Path(onnx_path).with_suffix(".fp16.onnx")
+        onnx.save_model(to_fp16(onnx.load(str(onnx_path))), str(baked))
+        onnx_path = baked
     if tensorrt_module() is not None:
-        build_with_python_api(onnx_path, engine_path, precision)
+        build_with_python_api(onnx_path, engine_path, precision, strongly_typed=strongly_typed)
         here = gpu_context()
         builder = "python-api"
     else:
         exe = trtexec_path()
         assert exe is not None
-        out = build_with_trtexec(exe, onnx_path, engine_path, precision)
+        out = build_with_trtexec(exe, onnx_path, engine_path, precision, strongly_typed=strongly_typed)
         dev = parse_device(out)
         here = GpuContext(dev.gpu_name, dev.compute_capability, dev.tensorrt_version)
         builder = "trtexec"

@@ -35,10 +35,11 @@ class TensorrtExporter(Exporter):
     extra = "tensorrt"
     description = "TensorRT engine from the ONNX export (Python API or trtexec), bound to the building GPU"
 
-    def __init__(self, precision: str = "fp32") -> None:
+    def __init__(self, precision: str = "fp32", strongly_typed: bool = False) -> None:
         if precision not in PRECISIONS:
             raise UserError(f"unknown TensorRT precision {precision!r}; known: {', '.join(PRECISIONS)}")
         self.precision = precision
+        self.strongly_typed = strongly_typed
 
     def available(self) -> tuple[bool, str]:
         return tensorrt_available()
@@ -58,7 +59,7 @@ class TensorrtExporter(Exporter):
         onnx_path = out_dir / f"{meta.file_stem}.onnx"
         engine = out_dir / f"{meta.file_stem}.engine"
         onnx.save_model(torch_to_onnx(model, example_input, meta), str(onnx_path))
-        binding = build_engine(onnx_path, engine, self.precision, meta.as_strings())
+        binding = build_engine(onnx_path, engine, self.precision, meta.as_strings(), self.strongly_typed)
         sidecar = Path(str(engine) + ".json")
         meta = ModelMetadata(meta.arch_str, meta.dataset, meta.input_shape, meta.tool_version, meta.dead_nodes,
                              {**meta.extra, "gpu": binding.gpu_name, "compute_capability": binding.compute_capability,
