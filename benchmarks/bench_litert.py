@@ -110,6 +110,7 @@ def main() -> int:
     ap.add_argument("--roundtrip", type=int, default=20, help="cells for the export round trip")
     ap.add_argument("--formats", default="tflite,tflite-int8", help="exporters for the round trip")
     ap.add_argument("--torch-cells", type=int, default=0, help="of those, how many also via litert-torch")
+    ap.add_argument("--limit", type=int, default=0, help="export only the first N of the sampled cells")
     ap.add_argument("--latency", type=int, default=120, help="connected cells timed locally")
     ap.add_argument("--runs", type=int, default=40)
     ap.add_argument("--warmup", type=int, default=10)
@@ -127,7 +128,7 @@ def main() -> int:
     report: dict = {"seed": args.seed, "python": sys.version.split()[0]}
 
     if args.roundtrip:
-        picks = [r["arch_str"] for r in rng.sample(connected, args.roundtrip)]
+        picks = [r["arch_str"] for r in rng.sample(connected, args.roundtrip)][: args.limit or None]
         fmts = [f for f in args.formats.split(",") if f]
         with tempfile.TemporaryDirectory(prefix="bench-litert-") as tmp:
             rt = roundtrip(picks, fmts, Path(tmp))
