@@ -23,6 +23,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "bench",
     "agent",
     "campaign",
+    "train",
+    "search",
 )
 
 

@@ -1,0 +1,181 @@
+"""``hwdiffnas search``: the most accurate cells that fit a latency budget on a device, from the generator."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def register(subparsers: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
+    p = subparsers.add_parser(
+        "search", parents=parents, help="propose the most accurate cells that fit a latency budget",
+        description="Sample cells from the conditional generator for a device and budget, check the budget, rank "
+                    "them and (with a benchmark store) spend at most --queries accuracy look-ups. Works without a "
+                    "data directory using the generator and latency estimators shipped with the package.")
+    p.add_argument("--device", help="device name (see `hwdiffnas devices`); optional with --device-table")
+    p.add_argument("--budget", required=True, help="latency budget with a unit (10ms, 800us) or a quantile (p50)")
+    p.add_argument("--dataset", default="cifar100", help="accuracy dataset (default cifar100)")
+    p.add_argument("--samples", type=int, default=500, help="cells to sample (default 500)")
+    p.add_argument("--queries", type=int, default=10, help="max accuracy look-ups in the store (default 10)")
+    p.add_argument("--top", type=int, default=5, help="cells to return (default 5)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device-table", metavar="FILE.csv",
+                   help="arch_str,latency_ms rows (20+) measured on a device the generator never saw")
+    p.add_argument("--checkpoint", metavar="CKPT", help="generator checkpoint (default: the shipped one)")
+    p.add_argument("--steps", type=int, default=20, help="denoising steps (default 20)")
+    p.add_argument("--guidance", choices=("joint", "per-condition", "none"), default="joint")
+    p.add_argument("--guidance-scale", type=float, default=2.0, metavar="W")
+    p.add_argument("--adaptive-guidance", type=float, default=0.0, metavar="FRAC",
+                   help="skip the unconditional pass in the last FRAC of the steps (0 = never)")
+    p.add_argument("--export", metavar="DIR", help="export the returned cells to ONNX in DIR")
+    p.add_argument("--profile", metavar="RUNTIME", help="measure the returned cells locally (e.g. onnxruntime)")
+    p.set_defaults(handler=run)
+
+
+def _positive(name: str, value: int, zero_ok: bool = False) -> None:
+    from hwdiffnas.errors import UserError
+
+    if value < (0 if zero_ok else 1):
+        raise UserError(f"{name} must be {'non-negative' if zero_ok else 'positive'}, got {value}")
+
+
+def _open_store_or_none(data_dir: str | None) -> tuple[Any, str]:
+    from hwdiffnas.benchmark import open_store
+    from hwdiffnas.datadir import store_path
+    from hwdiffnas.errors import UserError
+
+    if not store_path(data_dir).is_file():
+        return None, "no benchmark store: latencies are estimates and accuracies are not looked up"
+    try:
+        return open_store(data_dir), ""
+    except UserError as exc:
+        return None, f"benchmark store not used ({exc})"
+
+
+def resolve_device(args: argparse.Namespace, gen: Any, store: Any) -> Any:
+    """The `DeviceLatency` for ``--device`` / ``--device-table``."""
+    from hwdiffnas.benchmark import load_device_table
+    from hwdiffnas.devices import default_registry
+    from hwdiffnas.errors import UserError
+    from hwdiffnas.search import device_from_checkpoint, device_from_rows, device_from_table, load_shipped_estimators
+
+    if args.device_table:
+        rows = load_device_table(Path(args.device_table))
+        return device_from_rows(args.device or Path(args.device_table).stem, rows, store)
+    if not args.device:
+        raise UserError("give --device NAME or --device-table FILE.csv")
+    reg = default_registry()
+    name = reg.get(args.device).name if args.device in reg else args.device
+    if store is not None and name in store.latency_devices():
+        fallback = gen.device_rep(name) if name in gen.meta.devices else None
+        return device_from_table(name, store.cells(), store.latency(name), store.connected(),
+                                 f"table:{store.latency_source(name)}", fallback)
+    if name in gen.meta.devices:
+        return device_from_checkpoint(name, gen, load_shipped_estimators())
+    known = sorted(set(gen.meta.devices) | (set(store.latency_devices()) if store is not None else set()))
+    raise UserError(f"unknown device {args.device!r}; known: {', '.join(known)} "
+                    "(or give measured rows with --device-table FILE.csv)")
+
+
+def parse_budget_for(text: str, device: Any) -> float:
+    """Budget in ms; quantile budgets (p50) use the device's connected-cell latency distribution."""
+    import numpy as np
+
+    from hwdiffnas.benchmark import parse_budget
+
+    return parse_budget(text, device.connected_sorted_ms, np.ones(device.connected_sorted_ms.size, dtype=bool))
+
+
+def run(args: argparse.Namespace) -> int:
+    import time
+
+    t_start = time.perf_counter()
+    from hwdiffnas.cli.output import format_table, print_json
+    from hwdiffnas.errors import UserError
+    from hwdiffnas.generator import default_checkpoint_path
+    from hwdiffnas.generator.model import Generator
+    from hwdiffnas.materialize import dataset_spec
+    from hwdiffnas.search import SearchSettings, run_search
+    from hwdiffnas.space import Cell
+
+    _positive("--samples", args.samples)
+    _positive("--queries", args.queries, zero_ok=True)
+    _positive("--top", args.top)
+    _positive("--steps", args.steps)
+    dataset = dataset_spec(args.dataset).name
+    ckpt = Path(args.checkpoint) if args.checkpoint else default_checkpoint_path()
+    if not args.checkpoint and not ckpt.is_file():
+        raise UserError(f"no generator shipped at {ckpt}; train one (hwdiffnas train -o CKPT) and pass --checkpoint")
+    gen = Generator.load(ckpt)
+    store, note = _open_store_or_none(args.data_dir)
+    notes = [note] if note else []
+    try:
+        device = resolve_device(args, gen, store)
+        budget_ms = parse_budget_for(args.budget, device)
+        lookup, labelled = None, None
+        if store is not None:
+            from hwdiffnas.generator.train import labelled_mask
+
+            acc = store.accuracy(dataset, gen.meta.accuracy_column)
+            index = {c: i for i, c in enumerate(store.cells())}
+            lookup = lambda c: float(acc[index[c]])  # noqa: E731
+            tr = gen.meta.training
+            mask = labelled_mask(store.connected(), float(tr.get("label_fraction", 1.0)), int(tr.get("seed", 0)))
+            cells = store.cells()
+            labelled = {cells[i] for i in range(len(cells)) if mask[i]}
+        settings = SearchSettings(samples=args.samples, queries=args.queries, top=args.top, seed=args.seed,
+                                  steps=args.steps, guidance=args.guidance, scale=args.guidance_scale,
+                                  adaptive_fraction=args.adaptive_guidance)
+        report = run_search(gen, device, budget_ms, dataset, settings, accuracy_lookup=lookup,
+                            accuracy_source=f"benchmark:{gen.meta.accuracy_column}", labelled=labelled)
+    finally:
+        if store is not None:
+            store.close()
+    report.checkpoint = str(ckpt)
+    report.notes = notes + report.notes
+    extra: dict[str, dict[str, Any]] = {}
+    if args.export or args.profile:
+        from hwdiffnas.deploy import export_cell, profile_cell
+
+        for r in report.results:
+            cell = Cell.from_str(r.arch_str)
+            info: dict[str, Any] = {}
+            if args.export:
+                res = export_cell(cell, "onnx", Path(args.export), dataset=dataset)
+                info["export_path"] = str(res.path)
+            if args.profile:
+                stats = profile_cell(cell, args.profile, dataset=dataset)
+                info["measured_ms"] = stats.median_ms
+                info["measured_runtime"] = stats.runtime
+            extra[r.arch_str] = info
+    report.seconds = time.perf_counter() - t_start
+    out = report.to_dict()
+    for r in out["results"]:
+        r.update(extra.get(r["arch_str"], {}))
+    if args.json:
+        print_json(out)
+        return 0
+    print(f"device {report.device}, budget {report.budget_ms:g} ms (quantile {report.budget_quantile:.3f} of "
+          f"connected cells), dataset {report.dataset}")
+    print(f"{report.samples} samples in {report.sample_seconds:.1f} s: {report.feasible_fraction:.1%} within budget, "
+          f"{report.uniqueness:.1%} unique, {report.connected_fraction:.1%} connected; "
+          f"{report.queries} accuracy queries")
+    headers = ["#", "arch_str", "latency_ms", "source", "accuracy", "acc_source", "samples"]
+    rows = []
+    for i, r in enumerate(out["results"], start=1):
+        lat = f"{r['latency_ms']:.3g}" + ("*" if r["may_exceed_budget"] else "")
+        rows.append([i, r["arch_str"], lat, r["latency_source"], r["accuracy"], r["accuracy_source"], r["samples"]])
+    if extra and args.profile:
+        headers.append(f"{args.profile}_ms")
+        for row, r in zip(rows, out["results"]):
+            row.append(r.get("measured_ms"))
+    if rows:
+        print(format_table(headers, rows))
+    if any(r["may_exceed_budget"] for r in out["results"]):
+        print("* estimated latency whose 90 % upper bound exceeds the budget: measure before use")
+    for n in report.notes:
+        print(f"note: {n}", file=sys.stderr)
+    print(f"{report.seconds:.1f} s", file=sys.stderr)
+    return 0

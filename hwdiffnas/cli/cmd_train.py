@@ -1,0 +1,55 @@
+"""``hwdiffnas train``: train the conditional graph-diffusion generator from the benchmark store."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
+    p = subparsers.add_parser(
+        "train", parents=parents, help="train the generator (CPU; resumable, seeded)",
+        description="Train one generator for every device and budget from the benchmark store. Rerunning the same "
+                    "command continues from the last periodic checkpoint.")
+    p.add_argument("-o", "--output", required=True, metavar="CKPT", help="checkpoint file (.safetensors)")
+    p.add_argument("--dataset", action="append", metavar="NAME",
+                   help="accuracy dataset (repeatable; default cifar100)")
+    p.add_argument("--column", default="nats", help="accuracy column of the store (default nats)")
+    p.add_argument("--devices", nargs="+", metavar="DEVICE",
+                   help="training devices (default: every device in the store with the reference-cell latencies)")
+    p.add_argument("--exclude-devices", nargs="+", default=[], metavar="DEVICE",
+                   help="leave these devices out of training (to test unseen devices)")
+    p.add_argument("--label-fraction", type=float, default=1.0, metavar="F",
+                   help="fraction of cells whose accuracy is used (seeded random subset; default 1)")
+    p.add_argument("--steps", type=int, default=6000, help="optimizer steps (default 6000)")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--checkpoint-every", type=int, default=250, metavar="N")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from hwdiffnas.benchmark import open_store
+    from hwdiffnas.cli.output import print_json
+    from hwdiffnas.generator.train import TrainConfig, TrainingTables, train
+
+    datasets = tuple(args.dataset or ["cifar100"])
+    with open_store(args.data_dir) as store:
+        names = list(args.devices) if args.devices else list(store.latency_devices())
+        names = [d for d in names if d not in set(args.exclude_devices)]
+        tables = TrainingTables.from_store(store, datasets, names, args.column)
+    cfg = TrainConfig(datasets=datasets, devices=tuple(args.devices or ()) and tuple(names),
+                      label_fraction=args.label_fraction, steps=args.steps, batch_size=args.batch_size,
+                      lr=args.lr, seed=args.seed, checkpoint_every=args.checkpoint_every)
+    gen = train(tables, Path(args.output), cfg)
+    summary = {"checkpoint": str(args.output), "steps": gen.meta.step, "devices": sorted(gen.meta.devices),
+               "datasets": gen.meta.datasets, "label_fraction": args.label_fraction,
+               "train_seconds": gen.meta.training.get("train_seconds"),
+               "final_loss": gen.meta.training.get("final_loss")}
+    if args.json:
+        print_json(summary)
+    else:
+        print(f"trained {args.output}: {summary['steps']} steps, {len(summary['devices'])} devices, "
+              f"{summary['train_seconds']} s, loss {summary['final_loss']}")
+    return 0

@@ -1,0 +1,225 @@
+"""Search, the shared condition builder, training/resume and the train/search commands."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hwdiffnas.cli import main
+from hwdiffnas.errors import UserError
+from hwdiffnas.space import Cell, all_cells
+
+torch = pytest.importorskip("torch")
+
+OP_COST = np.array([0.0, 0.1, 1.0, 3.0, 0.4])
+
+
+def _synthetic_tables(n_devices: int = 2):
+    from hwdiffnas.generator.train import TrainingTables
+
+    cells = list(all_cells())
+    ops = np.array([c.ops for c in cells])
+    connected = np.array([c.is_connected for c in cells])
+    lat = {}
+    for d in range(n_devices):
+        w = OP_COST * (1 + d) + np.array([0, 0.05, 0, 0, 0.3 * d])
+        lat[f"dev{d}"] = 1.0 + w[ops].sum(1) + 0.01 * (np.arange(len(cells)) % 7)
+    acc = {"cifar100": 40 + 5 * (ops == 3).sum(1) + 2 * (ops == 2).sum(1) + 1e-5 * np.arange(len(cells))}
+    return cells, TrainingTables(ops, connected, acc, lat)
+
+
+def test_training_and_sampling_conditions_agree() -> None:
+    """A training example's condition row equals what the search builds for the same (device, budget, rank)."""
+    import hwdiffnas.search as search_mod
+    from hwdiffnas.generator import conditions
+    from hwdiffnas.generator.conditions import budget_quantile, build_conditions, rank_in_budget
+    from hwdiffnas.generator.train import BatchSampler, TrainConfig
+
+    cells, tables = _synthetic_tables()
+    devices = tables.device_data()
+    cfg = TrainConfig(devices=tuple(sorted(devices)), batch_size=64, label_fraction=0.5, seed=3)
+    sampler = BatchSampler(tables, devices, cfg)
+    x0, cond = sampler.batch(11)
+    assert search_mod.build_conditions is conditions.build_conditions  # one builder, imported by the search
+    checked = 0
+    for i in np.flatnonzero(cond.present.all(1)):
+        dev = next(d for d in devices.values() if np.allclose(d.rep, cond.device[i]))
+        u = float(cond.latency[i, 0])
+        k = int(round(u * dev.order.size))
+        budget_ms = float(dev.lat_sorted_ms[k - 1])  # the budget this example was drawn for
+        # the search's device view of the same table gives the same quantile for that budget
+        view = search_mod.device_from_table(dev.name, cells, tables.latency_ms[dev.name], tables.connected, "t")
+        assert view.budget_quantile(budget_ms) == pytest.approx(u)
+        assert budget_quantile(budget_ms, dev.lat_sorted_ms) == pytest.approx(u)
+        np.testing.assert_allclose(view.rep, cond.device[i], atol=1e-6)
+        # the rank is the definition's rank of this cell among the labelled cells that fit
+        acc_sorted = np.where(sampler.labelled[dev.order], tables.accuracy["cifar100"][dev.order], np.nan)
+        row = next(j for j in range(k) if tuple(tables.ops[dev.order[j]]) == tuple(x0[i]))
+        r = rank_in_budget(acc_sorted, k, float(acc_sorted[row]))
+        rebuilt = build_conditions(["cifar100"], "cifar100", r, view.rep, view.budget_quantile(budget_ms))
+        for a, b in ((rebuilt.accuracy, cond.accuracy), (rebuilt.device, cond.device),
+                     (rebuilt.latency, cond.latency), (rebuilt.present, cond.present)):
+            np.testing.assert_allclose(a[0], b[i], atol=1e-5)
+        checked += 1
+    assert checked >= 5
+    # dropped groups: NaN in, absent out
+    assert (~cond.present).any()
+
+
+def test_device_representation_matches_predictors_vector() -> None:
+    from hwdiffnas.generator.conditions import device_representation
+    from hwdiffnas.predictors import device_vector, reference_cells
+
+    lat = {c: 1.0 + i * 0.7 for i, c in enumerate(reference_cells())}
+    mine = device_representation([lat[c] for c in reference_cells()])
+    np.testing.assert_allclose(mine[:10], device_vector(lat), atol=1e-6)
+
+
+def test_train_resume_is_identical(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from hwdiffnas.generator import train as train_mod
+    from hwdiffnas.generator.model import Generator
+
+    _, tables = _synthetic_tables()
+    cfg = train_mod.TrainConfig(steps=6, batch_size=32, checkpoint_every=2, d_model=16, heads=2, layers=1,
+                                d_cond=8, timesteps=20)
+    full = tmp_path / "full.safetensors"
+    train_mod.train(tables, full, cfg, log=lambda m: None, progress=False)
+
+    part = tmp_path / "part.safetensors"
+    real_step = train_mod.training_step
+    calls = {"n": 0}
+
+    def flaky(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise KeyboardInterrupt
+        return real_step(*a, **k)
+
+    monkeypatch.setattr(train_mod, "training_step", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        train_mod.train(tables, part, cfg, log=lambda m: None, progress=False)
+    assert Generator.load(part).meta.step == 2
+    monkeypatch.setattr(train_mod, "training_step", real_step)
+    logs: list[str] = []
+    train_mod.train(tables, part, cfg, log=logs.append, progress=False)
+    assert any("resuming" in m and "step 2" in m for m in logs)
+    a, b = Generator.load(full), Generator.load(part)
+    assert b.meta.step == 6
+    for k, v in a.net.state_dict().items():
+        assert torch.equal(v, b.net.state_dict()[k]), k
+    # other settings into the same file are refused
+    with pytest.raises(UserError, match="other settings"):
+        train_mod.train(tables, part, train_mod.TrainConfig(**{**cfg.__dict__, "seed": 9}), log=lambda m: None,
+                        progress=False)
+
+
+def _run_json(capsys: pytest.CaptureFixture, argv: list[str]) -> dict:
+    assert main(argv) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_search_without_store_uses_shipped_assets(capsys: pytest.CaptureFixture) -> None:
+    out = _run_json(capsys, ["search", "--device", "pixel3", "--budget", "10ms", "--samples", "60", "--json"])
+    for key in ("device", "budget_ms", "dataset", "queries", "samples", "feasible_fraction", "seconds", "results"):
+        assert key in out
+    assert out["device"] == "pixel3" and out["budget_ms"] == 10.0 and out["queries"] == 0
+    assert out["samples"] == 60 and out["results"]
+    for r in out["results"]:
+        Cell.from_str(r["arch_str"])
+        assert r["latency_source"] == "estimate" and r["accuracy"] is None
+        assert r["latency_ms"] <= 10.0
+        assert set(r) >= {"arch_str", "latency_ms", "latency_source", "accuracy", "accuracy_source"}
+
+
+def test_search_with_store(capsys: pytest.CaptureFixture, nb201_data_dir: Path, nb201_store) -> None:
+    out = _run_json(capsys, ["--data-dir", str(nb201_data_dir), "search", "--device", "fpga", "--budget", "5ms",
+                             "--samples", "100", "--queries", "3", "--top", "5", "--json"])
+    assert out["queries"] <= 3
+    lat = nb201_store.latency("fpga")
+    acc = nb201_store.accuracy("cifar100", "nats")
+    queried = [r for r in out["results"] if r["accuracy"] is not None]
+    assert 1 <= len(queried) <= 3
+    for r in out["results"]:
+        i = nb201_store.index_of(Cell.from_str(r["arch_str"]))
+        assert r["latency_ms"] == pytest.approx(lat[i]) and lat[i] <= 5.0
+        assert r["latency_source"].startswith("table:")
+        if r["accuracy"] is not None:
+            assert r["accuracy"] == pytest.approx(acc[i]) and r["accuracy_source"] == "benchmark:nats"
+    assert [r["accuracy"] for r in queried] == sorted((r["accuracy"] for r in queried), reverse=True)
+    assert 0 <= out["novelty"] <= 1 and 0 < out["uniqueness"] <= 1
+
+
+def test_search_device_table(capsys: pytest.CaptureFixture, nb201_data_dir: Path, nb201_store,
+                             tmp_path: Path) -> None:
+    lat = nb201_store.latency("raspi4")
+    cells = nb201_store.cells()
+    conn = np.flatnonzero(nb201_store.connected() & np.isfinite(lat))
+    pick = conn[np.argsort(lat[conn])][np.linspace(0, conn.size - 1, 20).astype(int)]
+    table = tmp_path / "myboard.csv"
+    table.write_text("arch_str,latency_ms\n" + "".join(f"{cells[i].arch_str},{lat[i]}\n" for i in pick))
+    out = _run_json(capsys, ["--data-dir", str(nb201_data_dir), "search", "--device-table", str(table),
+                             "--budget", "p50", "--samples", "80", "--queries", "2", "--json"])
+    assert out["device"] == "myboard" and out["results"]
+    assert {r["latency_source"] for r in out["results"]} <= {"imported", "estimate(transfer)"}
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--budget", "10 parsecs"], "unit"),
+    (["--budget", "-1ms"], "budget"),
+    (["--budget", "0ms"], "positive"),
+    (["--budget", "0.001ms"], "below the fastest connected cell"),
+    (["--device", "pixle3"], "unknown device 'pixle3'"),
+    (["--dataset", "mnist"], "unknown dataset 'mnist'"),
+    (["--samples", "0"], "--samples"),
+])
+def test_search_bad_input(argv: list[str], message: str, capsys: pytest.CaptureFixture) -> None:
+    base = {"--device": "pixel3", "--budget": "10ms"}
+    for flag, value in zip(argv[::2], argv[1::2]):
+        base[flag] = value
+    base.setdefault("--samples", "10")
+    args = ["search", *[f"{k}={v}" for k, v in base.items()]]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    if "unknown device" in message:
+        assert "pixel3" in err  # lists the known devices
+
+
+def test_search_bad_checkpoint_and_table(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from safetensors.torch import load_file, save_file
+
+    from hwdiffnas.generator import default_checkpoint_path
+    from hwdiffnas.generator.model import META_KEY, Generator
+
+    gen = Generator.load(default_checkpoint_path())
+    body = json.loads(gen.meta.to_json())
+    body["space"] = "nb101"
+    bad = tmp_path / "other_space.safetensors"
+    save_file(load_file(str(default_checkpoint_path())), str(bad), metadata={META_KEY: json.dumps(body)})
+    assert main(["search", "--device", "pixel3", "--budget", "10ms", "--checkpoint", str(bad)]) == 2
+    assert "search space" in capsys.readouterr().err
+    rows = tmp_path / "rows.csv"
+    rows.write_text("arch_str,latency_ms\n|nor_conv_3x3~0|+|bogus~0|none~1|+|none~0|none~1|none~2|,3.0\n")
+    assert main(["search", "--device-table", str(rows), "--budget", "10ms"]) == 2
+    err = capsys.readouterr().err
+    assert "rows.csv" in err
+
+
+def test_train_command_small(tmp_path: Path, nb201_data_dir: Path, capsys: pytest.CaptureFixture) -> None:
+    ckpt = tmp_path / "g.safetensors"
+    out = _run_json(capsys, ["--data-dir", str(nb201_data_dir), "train", "--devices", "pixel3", "fpga",
+                             "--steps", "3", "--batch-size", "16", "--label-fraction", "0.1", "-o", str(ckpt),
+                             "--json"])
+    assert out["steps"] == 3 and out["devices"] == ["fpga", "pixel3"]
+    # a finished checkpoint is not retrained; it searches
+    assert main(["--data-dir", str(nb201_data_dir), "train", "--devices", "pixel3", "fpga", "--steps", "3",
+                 "--batch-size", "16", "--label-fraction", "0.1", "-o", str(ckpt)]) == 0
+    assert "already trained" in capsys.readouterr().err
+    res = _run_json(capsys, ["--data-dir", str(nb201_data_dir), "search", "--device", "pixel3", "--budget", "p50",
+                             "--samples", "20", "--queries", "1", "--checkpoint", str(ckpt), "--json"])
+    assert res["samples"] == 20 and res["queries"] <= 1
+    assert main(["--data-dir", str(nb201_data_dir), "train", "--label-fraction", "2", "-o",
+                 str(tmp_path / "x.safetensors")]) == 2
