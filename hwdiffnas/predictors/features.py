@@ -9,6 +9,8 @@ Feature sets (columns are concatenated in this order; every set contains the pre
   ops, both present; 15 * 16) + path features (for each of the four input→output paths whether it is live
   and how many of each parametric/pooling op it carries; 4 * 4) + the number of live paths and the
   longest live path length.
+- ``struct``: ``full`` without the first block (the raw one-hot of dead and live edges alike), so cells that
+  differ only in edges off every input→output path share features (the accuracy surrogate's set).
 
 Features are computed once for all 15,625 cells and looked up by the cell's op code.
 """
@@ -24,7 +26,7 @@ import numpy as np
 from hwdiffnas.errors import UserError
 from hwdiffnas.space import CONV1, CONV3, NONE, NUM_CELLS, NUM_EDGES, OPS, POOL, SKIP, Cell
 
-FEATURE_SETS: tuple[str, ...] = ("onehot", "live", "full")
+FEATURE_SETS: tuple[str, ...] = ("onehot", "live", "full", "struct")
 """Known feature-set names, smallest first."""
 
 N_OPS = len(OPS)
@@ -81,17 +83,23 @@ def _features_one(cell: Cell) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 @cache
+def _parts() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    onehot, live, extra = zip(*(_features_one(code_to_cell(code)) for code in range(NUM_CELLS)))
+    return np.asarray(onehot), np.asarray(live), np.asarray(extra)
+
+
+@cache
 def _table(kind: str) -> np.ndarray:
-    rows = []
-    for code in range(NUM_CELLS):
-        onehot, live, extra = _features_one(code_to_cell(code))
-        if kind == "onehot":
-            rows.append(onehot)
-        elif kind == "live":
-            rows.append(live)
-        else:
-            rows.append(np.concatenate([live, extra]))
-    table = np.asarray(rows, dtype=np.float64)
+    onehot, live, extra = _parts()
+    if kind == "onehot":
+        table = onehot
+    elif kind == "live":
+        table = live
+    elif kind == "full":
+        table = np.concatenate([live, extra], axis=1)
+    else:
+        table = np.concatenate([live[:, onehot.shape[1]:], extra], axis=1)
+    table = np.ascontiguousarray(table, dtype=np.float64)
     table.setflags(write=False)
     return table
 
