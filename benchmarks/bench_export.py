@@ -58,7 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--runs", type=int, default=50)
-    ap.add_argument("--runtimes", default="onnxruntime,openvino,torch")
+    ap.add_argument("--runtimes", default="onnxruntime,openvino,torch", help="'' = skip the repeatability part")
+    ap.add_argument("--ov-direct", type=int, default=0, metavar="N",
+                    help="also time OpenVINO's PyTorch front end (ov.convert_model on the module) on N cells")
     args = ap.parse_args(argv)
 
     from export.onnx import OnnxExporter
@@ -91,6 +93,22 @@ def main(argv: list[str] | None = None) -> int:
             print(f"dynamo / TorchScript median export time on the same {args.n_dynamo} cells: {ratio:.1f}x "
                   f"({dyn[0][2]:.2f} s vs {statistics.median(legacy_same):.2f} s)", flush=True)
 
+        if args.ov_direct:
+            import openvino as ov
+
+            wall = []
+            for cell in cells[:args.ov_direct]:
+                net, meta = prepare_network(cell)
+                w0 = time.perf_counter()
+                with torch.no_grad():
+                    ov.convert_model(net, example_input=torch.zeros(meta.input_shape))
+                wall.append(time.perf_counter() - w0)
+            print(f"{'openvino direct (PyTorch FE)':30s} n={len(wall):3d}  "
+                  f"median {statistics.median(wall):6.2f} s wall "
+                  f"(convert only, no save)", flush=True)
+
+        if not args.runtimes:
+            return 0
         cell = Cell.parse(args.arch)
         settings = ProfileSettings(warmup=args.warmup, runs=args.runs, threads=1)
         print(f"\nrepeatability: {cell.arch_str}, {args.repeats} measurements of {args.warmup} warm-up + "

@@ -9,6 +9,7 @@ equivalent graphs, and it keeps onnxscript out of the core dependencies.
 from __future__ import annotations
 
 import io
+import logging
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,6 +49,8 @@ def torch_to_onnx(model: nn.Module, example_input: Any, metadata: ModelMetadata,
                 import onnxscript  # noqa: F401
             except ImportError as exc:
                 raise MissingBackendError("onnxscript (the dynamo ONNX exporter)", "dynamo", str(exc)) from exc
+            # its op registry logs one warning per missing torchvision op; not relevant to these networks
+            logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
             program = torch.onnx.export(model, (example_input,), dynamo=True, opset_version=opset,
                                         input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
                                         external_data=False, verbose=False, optimize=True)
