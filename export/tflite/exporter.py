@@ -85,16 +85,12 @@ def run_rows(model: Path | bytes, inputs: np.ndarray, threads: int = 1) -> np.nd
     import numpy as np
 
     it = interpreter(model, threads)
-    inp = it.get_input_details()[0]
+    details = it.get_input_details()  # empty when a converter dropped an unused input (disconnected cell)
     out = it.get_output_details()[0]
     rows = []
     for row in np.asarray(inputs, dtype=np.float32):
-        x = row[None]
-        if inp["dtype"] != np.float32:
-            scale, zero = inp["quantization"]
-            info = np.iinfo(inp["dtype"])
-            x = np.clip(np.round(x / scale + zero), info.min, info.max).astype(inp["dtype"])
-        it.set_tensor(inp["index"], x)
+        if details:
+            it.set_tensor(details[0]["index"], to_input_dtype(row[None], details[0]))
         it.invoke()
         y = it.get_tensor(out["index"])
         if out["dtype"] != np.float32:
@@ -102,6 +98,17 @@ def run_rows(model: Path | bytes, inputs: np.ndarray, threads: int = 1) -> np.nd
             y = (y.astype(np.float32) - zero) * scale
         rows.append(np.asarray(y, dtype=np.float32).reshape(1, -1))
     return np.concatenate(rows, axis=0)
+
+
+def to_input_dtype(x: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
+    """``x`` as the interpreter input described by ``detail`` wants it (quantized for an integer input)."""
+    import numpy as np
+
+    if detail["dtype"] == np.float32:
+        return x.astype(np.float32)
+    scale, zero = detail["quantization"]
+    info = np.iinfo(detail["dtype"])
+    return np.clip(np.round(x / scale + zero), info.min, info.max).astype(detail["dtype"])
 
 
 def convert_fp32(model: nn.Module, example_input: Any, converter: str = "direct") -> bytes:

@@ -97,17 +97,12 @@ class LiteRTProfiler(Profiler):
         exported = self._check(model)
         path = model_file(exported, settings.precision)
         from export.tflite import interpreter
+        from export.tflite.exporter import to_input_dtype
 
         it = interpreter(path, settings.threads)
-        inp = it.get_input_details()[0]
-        x = profile_input(exported)
-        if inp["dtype"] != x.dtype:  # int8 model with an integer input: feed its quantized form
-            import numpy as np
-
-            scale, zero = inp["quantization"]
-            info = np.iinfo(inp["dtype"])
-            x = np.clip(np.round(x / scale + zero), info.min, info.max).astype(inp["dtype"])
-        it.set_tensor(inp["index"], x)
+        details = it.get_input_details()  # empty if the converter dropped an unused input
+        if details:
+            it.set_tensor(details[0]["index"], to_input_dtype(profile_input(exported), details[0]))
         samples = time_runs(it.invoke, settings.warmup, settings.runs)
         return LatencyStats.from_samples(samples, warmup=settings.warmup, threads=settings.threads,
                                          runtime=self.name, runtime_version=self.version(),
