@@ -44,6 +44,22 @@ def synthetic_log_latency(codes: np.ndarray, seed: int = 0) -> np.ndarray:
     return 1.0 + live @ beta.reshape(-1)
 
 
+def test_vectorized_structure_matches_cell_methods() -> None:
+    from hwdiffnas.predictors.features import all_ops, live_mask
+
+    ops = all_ops()
+    live = live_mask(ops)
+    for code in range(0, 15625, 7):
+        cell = code_to_cell(code)
+        assert cell.ops == tuple(ops[code])
+        assert cell_codes([cell])[0] == code
+        assert tuple(live[code]) == cell.live_edges()
+        assert bool(connected_mask()[code]) == cell.is_connected
+    assert int(connected_mask().sum()) == 15625 - 341
+    full = cell_features(np.arange(15625), "full")
+    assert full.shape == (15625, 323) and np.all(np.isfinite(full))
+
+
 # --- ridge -------------------------------------------------------------------------------------------------
 def test_ridge_recovers_known_coefficients() -> None:
     rng = np.random.default_rng(1)

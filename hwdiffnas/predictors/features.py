@@ -24,7 +24,7 @@ from itertools import combinations
 import numpy as np
 
 from hwdiffnas.errors import UserError
-from hwdiffnas.space import CONV1, CONV3, NONE, NUM_CELLS, NUM_EDGES, OPS, POOL, SKIP, Cell
+from hwdiffnas.space import CONV1, CONV3, EDGES, NONE, NUM_CELLS, NUM_EDGES, OPS, POOL, SKIP, Cell
 
 FEATURE_SETS: tuple[str, ...] = ("onehot", "live", "full", "struct")
 """Known feature-set names, smallest first."""
@@ -53,39 +53,57 @@ def code_to_cell(code: int) -> Cell:
     return Cell(tuple(reversed(ops)))
 
 
-def _features_one(cell: Cell) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    ops = cell.ops
-    live = cell.live_edges()
-    onehot = np.zeros((NUM_EDGES, N_OPS))
-    onehot[np.arange(NUM_EDGES), ops] = 1.0
-    live_oh = onehot * np.array(live, dtype=float)[:, None]
-    counts = np.array([sum(1.0 for e in range(NUM_EDGES) if live[e] and ops[e] == o) for o in _LIVE_OPS])
-    conn = np.array([1.0 if cell.is_connected else 0.0])
-    base_live = np.concatenate([onehot.ravel(), live_oh.ravel(), counts, conn])
+def all_ops() -> np.ndarray:
+    """(15625, 6) int64 op vector of every cell code."""
+    codes = np.arange(NUM_CELLS, dtype=np.int64)
+    return (codes[:, None] // N_OPS ** np.arange(NUM_EDGES - 1, -1, -1)) % N_OPS
 
-    pair = np.zeros((len(_EDGE_PAIRS), len(_LIVE_OPS), len(_LIVE_OPS)))
-    for k, (a, b) in enumerate(_EDGE_PAIRS):
-        if live[a] and live[b]:
-            pair[k, _LIVE_OPS.index(ops[a]), _LIVE_OPS.index(ops[b])] = 1.0
-    path = np.zeros((len(PATHS), 4))
-    n_live_paths = 0.0
-    longest = 0.0
-    for p, edges in enumerate(PATHS):
-        if all(ops[e] != NONE for e in edges):
-            n_live_paths += 1.0
-            longest = max(longest, float(len(edges)))
-            path[p, 0] = 1.0
-            path[p, 1] = sum(1.0 for e in edges if ops[e] == CONV1)
-            path[p, 2] = sum(1.0 for e in edges if ops[e] == CONV3)
-            path[p, 3] = sum(1.0 for e in edges if ops[e] == POOL)
-    extra = np.concatenate([pair.ravel(), path.ravel(), [n_live_paths, longest]])
-    return onehot.ravel(), base_live, extra
+
+def live_mask(ops: np.ndarray) -> np.ndarray:
+    """(n, 6) bool: the live edges (`Cell.live_edges`) of op vectors ``ops`` (n, 6), vectorized."""
+    on = ops != NONE
+    ones = np.ones(len(ops), dtype=bool)
+    fwd1 = on[:, 0]
+    fwd2 = on[:, 1] | (fwd1 & on[:, 2])
+    bwd2 = on[:, 5]
+    bwd1 = on[:, 4] | (on[:, 2] & bwd2)
+    fwd = np.stack([ones, fwd1, fwd2, ones], axis=1)  # (n, 4): node reachable from the input
+    bwd = np.stack([ones, bwd1, bwd2, ones], axis=1)  # (n, 4): node reaches the output
+    src = np.array([e[0] for e in EDGES])
+    dst = np.array([e[1] for e in EDGES])
+    return on & fwd[:, src] & bwd[:, dst]
 
 
 @cache
 def _parts() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    onehot, live, extra = zip(*(_features_one(code_to_cell(code)) for code in range(NUM_CELLS)))
-    return np.asarray(onehot), np.asarray(live), np.asarray(extra)
+    """(raw one-hot (N, 30), ``live`` set (N, 65), extra block of ``full`` (N, 258)) for every cell code."""
+    ops = all_ops()  # (N, 6)
+    n = len(ops)
+    live = live_mask(ops)  # (N, 6)
+    onehot = np.zeros((n, NUM_EDGES, N_OPS))
+    np.put_along_axis(onehot, ops[:, :, None], 1.0, axis=2)
+    live_oh = onehot * live[:, :, None]
+    counts = np.stack([(live & (ops == o)).sum(axis=1) for o in _LIVE_OPS], axis=1).astype(float)  # (N, 4)
+    conn = live.any(axis=1, keepdims=True).astype(float)  # a live edge exists iff the input reaches the output
+    base_live = np.concatenate([onehot.reshape(n, -1), live_oh.reshape(n, -1), counts, conn], axis=1)
+
+    lo = live_oh[:, :, 1:]  # (N, 6, 4): live one-hot over the four non-none ops
+    pair = np.stack([lo[:, a, :, None] * lo[:, b, None, :] for a, b in _EDGE_PAIRS], axis=1)  # (N, 15, 4, 4)
+    on = ops != NONE
+    path_cols = []
+    path_live = []
+    for edges in PATHS:
+        alive = np.all(on[:, list(edges)], axis=1)
+        path_live.append(alive)
+        sub = ops[:, list(edges)]
+        path_cols.append(np.stack([alive, *((sub == o).sum(axis=1) * alive for o in (CONV1, CONV3, POOL))], axis=1))
+    path = np.stack(path_cols, axis=1).astype(float)  # (N, 4, 4)
+    alive_paths = np.stack(path_live, axis=1)  # (N, 4)
+    n_live = alive_paths.sum(axis=1, keepdims=True).astype(float)
+    lengths = np.array([len(p) for p in PATHS], dtype=float)
+    longest = (alive_paths * lengths).max(axis=1, keepdims=True)
+    extra = np.concatenate([pair.reshape(n, -1), path.reshape(n, -1), n_live, longest], axis=1)
+    return onehot.reshape(n, -1), base_live, extra
 
 
 @cache

@@ -16,27 +16,23 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 import numpy as np
 
 from hwdiffnas.errors import UserError
-from hwdiffnas.predictors.features import cell_codes, cell_features, check_feature_set
+from hwdiffnas.predictors.features import all_ops, cell_codes, cell_features, check_feature_set, live_mask
 from hwdiffnas.predictors.ridge import fit_ridge
 from hwdiffnas.space import NUM_CELLS, Cell
 
-CONNECTED = None  # filled lazily: (15625,) bool by code
 
-
+@cache
 def connected_mask() -> np.ndarray:
     """(15625,) bool, indexed by cell code: whether the cell has an input→output path."""
-    global CONNECTED
-    if CONNECTED is None:
-        from hwdiffnas.predictors.features import code_to_cell
-
-        CONNECTED = np.array([code_to_cell(c).is_connected for c in range(NUM_CELLS)])
-        CONNECTED.setflags(write=False)
-    return CONNECTED
+    mask = live_mask(all_ops()).any(axis=1)
+    mask.setflags(write=False)
+    return mask
 
 
 def _as_codes(cells: Sequence[Cell] | np.ndarray) -> np.ndarray:
@@ -81,8 +77,8 @@ def build_transfer_basis(
 ) -> TransferBasis:
     """Build a `TransferBasis` from device tables aligned with ``cells`` (NaN = missing).
 
-    Each device's log-latency over the connected cells is standardized; missing values are filled from a
-    feature ridge fit of that device; the principal scores of the (cells × devices) matrix form the basis
+    Each device's log-latency over the connected cells is standardized; a missing value takes the other
+    devices' mean standardized value at that cell; the principal scores of the (cells × devices) matrix form the basis
     (``rank`` components, default all). Cells absent from ``cells`` or disconnected get scores from a ridge on
     cell features. ``exclude`` drops devices (e.g. the one being evaluated).
     """
@@ -93,6 +89,7 @@ def build_transfer_basis(
         raise UserError(f"a transfer basis needs at least 2 device tables, got {len(names)}: {names}")
     feats = cell_features(codes[conn], "full")
     cols = []
+    used = []
     for name in names:
         lat = np.asarray(latencies_ms[name], dtype=np.float64)
         if lat.shape != codes.shape:
@@ -103,12 +100,15 @@ def build_transfer_basis(
             continue
         ly = np.full(y.shape, np.nan)
         ly[ok] = np.log(y[ok])
-        if not ok.all():
-            ly[~ok] = fit_ridge(feats[ok], ly[ok]).predict(feats[~ok])
-        cols.append((ly - ly.mean()) / ly.std())
+        cols.append((ly - np.nanmean(ly)) / np.nanstd(ly))
+        used.append(name)
     if len(cols) < 2:
         raise UserError("a transfer basis needs at least 2 device tables with 100+ connected cells each")
-    mat = np.stack(cols, axis=1)  # (n_conn, D)
+    mat = np.stack(cols, axis=1)  # (n_conn, D), NaN where a table lacks a cell
+    gaps = np.isnan(mat)
+    if gaps.any():  # a missing value takes the mean standardized value of the other devices at that cell
+        row_mean = np.nanmean(np.where(gaps.all(axis=1, keepdims=True), 0.0, mat), axis=1)
+        mat = np.where(gaps, row_mean[:, None], mat)
     u, s, _ = np.linalg.svd(mat, full_matrices=False)
     r = len(s) if rank is None else max(1, min(int(rank), len(s)))
     comp = u[:, :r] * s[:r] / np.sqrt(mat.shape[0])  # (n_conn, r), unit-free principal scores
@@ -122,7 +122,7 @@ def build_transfer_basis(
     all_feats = (cell_features(np.arange(NUM_CELLS), "full") - f_mean) / f_sd
     scores = all_feats @ coef + comp.mean(axis=0)  # (15625, r)
     scores[codes[conn]] = comp
-    return TransferBasis(scores.astype(np.float32), tuple(names))
+    return TransferBasis(scores.astype(np.float32), tuple(used))
 
 
 # --- the predictor ------------------------------------------------------------------------------------------
