@@ -36,8 +36,7 @@ def time_exports(exporter, cells: list[Cell], tmp: Path, validate: bool = False)
     wall, cpu = [], []
     for i, cell in enumerate(cells):
         net, meta = prepare_network(cell)
-        out = tmp / f"{exporter.name}-{id(exporter)}-{i}"
-        out.mkdir()
+        out = Path(tempfile.mkdtemp(prefix=f"{exporter.name}-{i}-", dir=tmp))
         w0, c0 = time.perf_counter(), time.process_time()
         exported = exporter.export(net, torch.zeros(meta.input_shape), out, meta)
         wall.append(time.perf_counter() - w0)
