@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from hwdiffnas.baselines.base import SearchMethod
 from hwdiffnas.errors import UserError
 from hwdiffnas.generator.conditions import HELP_REFERENCE_ARCHS, build_conditions, device_representation
 from hwdiffnas.space import Cell
@@ -116,6 +117,9 @@ def device_from_rows(name: str, rows: dict[Cell, float], store: Any | None = Non
     if store is not None:
         tables = {d: store.latency(d) for d in store.latency_devices() if d != name}
         basis = build_transfer_basis(store.cells(), tables)
+    else:
+        bundle = shipped_predictors()
+        basis = bundle.basis if bundle is not None else None
     cells = list(conn_rows)
     pred = fit_latency_predictor(cells, np.array([conn_rows[c] for c in cells]), basis=basis)
     log_all = pred.all_log_predictions()  # (15625,) by cell code
@@ -185,6 +189,31 @@ def save_shipped_estimators(predictors: dict[str, Any], path: Path) -> None:
                       "n_train": p.n_train, "variance_const": p.variance_const,
                       "info": {k: v for k, v in p.info.items() if isinstance(v, (int, float, str))}}
     save_file(arrays, str(path), metadata={"hwdiffnas.latency": json.dumps({"version": 1, "devices": meta})})
+
+
+def shipped_predictors() -> Any | None:
+    """The predictor bundle shipped in ``hwdiffnas/assets`` (`hwdiffnas.predictors.bundle`), or None if absent."""
+    from hwdiffnas.predictors.bundle import assets_dir, default_bundle
+
+    if not (assets_dir() / "predictors_meta.json").is_file():
+        return None
+    return default_bundle()
+
+
+def shipped_latency_estimators() -> dict[str, Any]:
+    """Latency predictors for store-less search: the predictor bundle's, else this module's own asset."""
+    bundle = shipped_predictors()
+    if bundle is not None:
+        return {d: bundle.latency_predictor(d) for d in bundle.devices()}
+    return load_shipped_estimators()
+
+
+def shipped_surrogate(dataset: str) -> Callable[[Sequence[Cell]], np.ndarray] | None:
+    """The shipped accuracy surrogate for ``dataset`` (None when the bundle or the dataset is missing)."""
+    bundle = shipped_predictors()
+    if bundle is None or dataset not in bundle.accuracy:
+        return None
+    return bundle.accuracy_surrogate(dataset).predict
 
 
 def device_from_checkpoint(name: str, gen: Any, estimators: dict[str, Any]) -> DeviceLatency:
@@ -278,7 +307,10 @@ def run_search(gen: Any, device: DeviceLatency, budget_ms: float, dataset: str, 
         raise UserError(f"budget {budget_ms:g} ms is below the fastest connected cell on {device.name} "
                         f"({device.fastest_ms:.4g} ms); no cell can fit it")
     u = device.budget_quantile(budget_ms)
-    u_cond = max(1.0 / device.connected_sorted_ms.size, u * (1.0 - settings.quantile_margin))
+    # budget sweep: samples are spread over the quantiles [u·(1 − margin), u], i.e. "the best cell under a budget a
+    # little below the asked one" — safer on the budget and more diverse where the model is unsure of the boundary
+    u_lo = max(1.0 / device.connected_sorted_ms.size, u * (1.0 - settings.quantile_margin))
+    u_cond = np.linspace(u, u_lo, settings.samples) if settings.quantile_margin > 0 else np.array([u])
     cond = build_conditions(gen.meta.datasets, dataset, 1.0, device.rep, u_cond)
     guidance = Guidance(mode=settings.guidance, scale=settings.scale,
                         adaptive_fraction=settings.adaptive_fraction)
@@ -331,7 +363,7 @@ def run_search(gen: Any, device: DeviceLatency, budget_ms: float, dataset: str, 
 
 
 # --- harness method -------------------------------------------------------------------------------------
-class DiffusionSearch:
+class DiffusionSearch(SearchMethod):
     """``hwdiffnas bench --method diffusion``: the generator proposes, the table checks, Q queries decide."""
 
     name = "diffusion"

@@ -129,7 +129,9 @@ def test_search_without_store_uses_shipped_assets(capsys: pytest.CaptureFixture)
     assert out["samples"] == 60 and out["results"]
     for r in out["results"]:
         Cell.from_str(r["arch_str"])
-        assert r["latency_source"] == "estimate" and r["accuracy"] is None
+        assert r["latency_source"] == "estimate"
+        assert (r["accuracy"] is None) == (r["accuracy_source"] == "none")
+        assert r["accuracy_source"] in ("none", "surrogate")
         assert r["latency_ms"] <= 10.0
         assert set(r) >= {"arch_str", "latency_ms", "latency_source", "accuracy", "accuracy_source"}
 
@@ -223,3 +225,19 @@ def test_train_command_small(tmp_path: Path, nb201_data_dir: Path, capsys: pytes
     assert res["samples"] == 20 and res["queries"] <= 1
     assert main(["--data-dir", str(nb201_data_dir), "train", "--label-fraction", "2", "-o",
                  str(tmp_path / "x.safetensors")]) == 2
+
+
+def test_diffusion_method_in_harness(nb201_store) -> None:
+    from hwdiffnas.baselines.base import get_method, method_names
+    from hwdiffnas.benchmark import QueryOracle
+    from hwdiffnas.harness import make_task
+
+    assert "diffusion" in method_names()
+    method = get_method("diffusion", samples=60)
+    task, acc, best = make_task(nb201_store, "fpga", "5ms")
+    q = QueryOracle(acc, 3 + method.label_queries(task))
+    picks = method.run(task, q, seed=0)
+    assert picks and q.used <= 3
+    assert all(task.feasible[p.index] for p in picks)
+    assert picks[0].observed_accuracy <= best["accuracy"]
+    assert method.describe()["method"] == "diffusion"

@@ -99,6 +99,7 @@ _BUILTIN: dict[str, str] = {
     "random": "hwdiffnas.baselines.random_search:RandomSearch",
     "rea": "hwdiffnas.baselines.rea:RegularizedEvolution",
     "predictor": "hwdiffnas.baselines.predictor:PredictorSearch",
+    "diffusion": "hwdiffnas.search:DiffusionSearch",
 }
 _REGISTERED: dict[str, Callable[..., SearchMethod]] = {}
 

@@ -59,7 +59,12 @@ def resolve_device(args: argparse.Namespace, gen: Any, store: Any) -> Any:
     from hwdiffnas.benchmark import load_device_table
     from hwdiffnas.devices import default_registry
     from hwdiffnas.errors import UserError
-    from hwdiffnas.search import device_from_checkpoint, device_from_rows, device_from_table, load_shipped_estimators
+    from hwdiffnas.search import (
+        device_from_checkpoint,
+        device_from_rows,
+        device_from_table,
+        shipped_latency_estimators,
+    )
 
     if args.device_table:
         rows = load_device_table(Path(args.device_table))
@@ -73,7 +78,7 @@ def resolve_device(args: argparse.Namespace, gen: Any, store: Any) -> Any:
         return device_from_table(name, store.cells(), store.latency(name), store.connected(),
                                  f"table:{store.latency_source(name)}", fallback)
     if name in gen.meta.devices:
-        return device_from_checkpoint(name, gen, load_shipped_estimators())
+        return device_from_checkpoint(name, gen, shipped_latency_estimators())
     known = sorted(set(gen.meta.devices) | (set(store.latency_devices()) if store is not None else set()))
     raise UserError(f"unknown device {args.device!r}; known: {', '.join(known)} "
                     "(or give measured rows with --device-table FILE.csv)")
@@ -128,8 +133,14 @@ def run(args: argparse.Namespace) -> int:
         settings = SearchSettings(samples=args.samples, queries=args.queries, top=args.top, seed=args.seed,
                                   steps=args.steps, guidance=args.guidance, scale=args.guidance_scale,
                                   adaptive_fraction=args.adaptive_guidance)
+        surrogate = None
+        if store is None:
+            from hwdiffnas.search import shipped_surrogate
+
+            surrogate = shipped_surrogate(dataset)
         report = run_search(gen, device, budget_ms, dataset, settings, accuracy_lookup=lookup,
-                            accuracy_source=f"benchmark:{gen.meta.accuracy_column}", labelled=labelled)
+                            accuracy_source=f"benchmark:{gen.meta.accuracy_column}", surrogate=surrogate,
+                            labelled=labelled)
     finally:
         if store is not None:
             store.close()

@@ -56,7 +56,9 @@ def device_representation(reference_latencies_ms: Sequence[float]) -> np.ndarray
     """(11,) device vector from the latencies (ms) of HELP's ten reference cells, in `HELP_REFERENCE_ARCHS` order.
 
     The first ten entries are the standardized log-latencies (the device's *shape*: which ops are expensive);
-    the last is the mean log10-latency (its *scale*), centred on 1 ms.
+    the last is the mean log10-latency (its *scale*), centred on 1 ms. The first ten equal
+    `hwdiffnas.predictors.device_vector` of the same latencies (a test checks it), so a device known only from a
+    fitted latency predictor gets its vector from that predictor's reference-cell estimates.
     """
     lat = np.asarray(reference_latencies_ms, dtype=np.float64)
     if lat.shape != (len(HELP_REFERENCE_ARCHS),) or not np.all(np.isfinite(lat)) or np.any(lat <= 0):
