@@ -32,6 +32,7 @@ def main() -> int:
     ap.add_argument("--n", type=int, default=200)
     ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--runs", type=int, default=50)
+    ap.add_argument("--statistic", default="median")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     d = args.data_dir
@@ -59,7 +60,7 @@ def main() -> int:
                                              "--json"], capture_output=True, text=True, check=True).stdout)
         cmd = [*CLI, "--data-dir", str(d), "campaign", "--device", "local-cpu", "--n", str(args.n), "--remote", url,
                "--token-file", str(token), "--warmup", str(args.warmup), "--runs", str(args.runs), "--json",
-               "--table-out", str(args.out / "local-cpu-measured.csv"), "--estimate"]
+               "--table-out", str(args.out / "local-cpu-measured.csv"), "--estimate", "--statistic", args.statistic]
         out["campaign_cmd"] = " ".join(cmd[2:]).replace(str(d), "$DATA").replace(url, "$AGENT")
         t = time.perf_counter()
         r = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)

@@ -141,11 +141,16 @@ class CampaignSpec:
 
 
 def plan_cells(spec: CampaignSpec, store: Store | None = None) -> list[Cell]:
-    """The campaign's cells, in measuring order (same spec → same list)."""
+    """The campaign's cells, in measuring order (same spec → same list).
+
+    The order is a seeded shuffle, so slow drifts of the device (thermal state, other load) do not line up
+    with the proxy and bias the measured trend.
+    """
     cands = candidate_cells()
     values = proxy_values(cands, spec.proxy, spec.dataset, store)
     picks = pick_spanning(values, spec.n, spec.seed)
-    return [cands[i] for i in picks]
+    order = np.random.default_rng(spec.seed + 1).permutation(len(picks))
+    return [cands[i] for i in picks[order]]
 
 
 # --- measuring ---------------------------------------------------------------------------------------------
@@ -313,15 +318,16 @@ def held_out_quality(cells: Sequence[Cell], latencies_ms: Sequence[float], n_tra
     return HeldOut(int(n_train), int(len(te)), spearman(pred, y[te]), mape)
 
 
-def estimate_device(store: Store, device: str, setting: str = "cifar100",
-                    name: str | None = None) -> tuple[str, int, HeldOut | None]:
-    """Write a complete latency table for a measured device: measured medians where measured (median over
-    runs), predictor estimates elsewhere. Stored as a user table named ``name`` (default ``DEVICE+est``), so
-    ``--device DEVICE+est`` works in search and bench. Returns (name, #measured cells, held-out quality on a
-    random 80/20 split of the measurements, or None below 10 measurements)."""
+def estimate_device(store: Store, device: str, setting: str = "cifar100", name: str | None = None,
+                    statistic: str = "median") -> tuple[str, int, HeldOut | None]:
+    """Write a complete latency table for a measured device: measured values (``statistic`` of each
+    measurement, median over repeated measurements) where measured, predictor estimates elsewhere. Stored as a
+    user table named ``name`` (default ``DEVICE+est``), so ``--device DEVICE+est`` works in search and bench.
+    Returns (name, #measured cells, held-out quality on a random 80/20 split of the measurements, or None
+    below 10 measurements)."""
     from hwdiffnas.store import cell_key
 
-    medians = measured_medians(store, device)
+    medians = measured_medians(store, device, statistic=statistic)
     if len(medians) < 8:
         raise UserError(f"device {device!r} has {len(medians)} measured cells in the store; need at least 8 "
                         f"(run: hwdiffnas campaign --device {device})")
@@ -340,20 +346,33 @@ def estimate_device(store: Store, device: str, setting: str = "cifar100",
     return table, len(cells), quality
 
 
-def measured_medians(store: Store, device: str, run_id: str | None = None) -> dict[Cell, float]:
-    """Cell → median over its ok measurements' medians (ms) for ``device`` (optionally one run)."""
+STATISTICS = ("median", "min", "mean", "p90")
+
+
+def measured_medians(store: Store, device: str, run_id: str | None = None,
+                     statistic: str = "median") -> dict[Cell, float]:
+    """Cell → median over its ok measurements of one per-measurement ``statistic`` (ms) for ``device``.
+
+    ``statistic`` picks the summary of each measurement's timed runs: ``median`` (the store's column), or
+    ``min``/``mean``/``p90`` from the stored statistics. ``min`` is the robust choice on a host shared with
+    other work, where contention only ever adds time.
+    """
+    if statistic not in STATISTICS:
+        raise UserError(f"unknown statistic {statistic!r}; known: {', '.join(STATISTICS)}")
     by_cell: dict[Cell, list[float]] = {}
     for m in store.measured(device, run_id, status="ok"):
-        if m.median_ms is not None and math.isfinite(m.median_ms):
-            by_cell.setdefault(m.cell, []).append(float(m.median_ms))
+        v = m.median_ms if statistic == "median" else m.stats.get(f"{statistic}_ms")
+        if v is not None and math.isfinite(float(v)) and float(v) > 0:
+            by_cell.setdefault(m.cell, []).append(float(v))
     return {c: float(np.median(v)) for c, v in sorted(by_cell.items())}
 
 
-def write_measured_table(store: Store, device: str, path: Path | str, run_id: str | None = None) -> int:
+def write_measured_table(store: Store, device: str, path: Path | str, run_id: str | None = None,
+                         statistic: str = "median") -> int:
     """Write ``arch_str,latency_ms`` rows of the measured cells (the ``--device-table`` format); returns rows."""
     import csv
 
-    table = measured_medians(store, device, run_id)
+    table = measured_medians(store, device, run_id, statistic)
     if not table:
         raise UserError(f"device {device!r} has no ok measurements in the store")
     with open(path, "w", newline="", encoding="utf-8") as fh:

@@ -30,6 +30,9 @@ def register(subparsers: argparse._SubParsersAction, parents: list[argparse.Argu
     p.add_argument("--threads", type=int, help="threads (default: device config)")
     p.add_argument("--estimate", action="store_true",
                    help="afterwards, write DEVICE+est: measured latencies plus predictor estimates for all cells")
+    p.add_argument("--statistic", choices=("median", "min", "mean", "p90"), default="median",
+                   help="which summary of each measurement --table-out and --estimate use (default median; min is "
+                        "robust on a host shared with other work)")
     p.add_argument("--table-out", metavar="FILE.csv",
                    help="afterwards, write arch_str,latency_ms of every measured cell (for search --device-table)")
     p.add_argument("--dry-run", action="store_true", help="print the planned cells and their proxy values only")
@@ -105,10 +108,11 @@ def _run(args: argparse.Namespace) -> int:
         out = report.to_dict()
         if args.table_out:
             out["table_out"] = {"path": args.table_out,
-                                "rows": write_measured_table(store, cfg.name, args.table_out)}
+                                "rows": write_measured_table(store, cfg.name, args.table_out, statistic=args.statistic),
+                                "statistic": args.statistic}
         if args.estimate:
-            table, n_meas, quality = estimate_device(store, cfg.name, setting=dataset)
-            out["estimate"] = {"table": table, "measured_cells": n_meas,
+            table, n_meas, quality = estimate_device(store, cfg.name, setting=dataset, statistic=args.statistic)
+            out["estimate"] = {"table": table, "measured_cells": n_meas, "statistic": args.statistic,
                                "held_out": quality.to_dict() if quality else None}
     finally:
         store.close()
