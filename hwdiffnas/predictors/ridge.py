@@ -74,8 +74,13 @@ def fit_ridge(
         s = np.sqrt(evals[keep])  # (k,)
         vt = v[:, keep].T  # (k, p)
         u = (xs @ vt.T) / s  # (n, k)
-    else:
-        u, s, vt = np.linalg.svd(xs, full_matrices=False)  # u (n, k), s (k,), vt (k, p)
+    else:  # wide or square: eigen-decomposition of the (n, n) Gram matrix of the centred rows
+        xc = xs - xs.mean(axis=0)  # already centred up to rounding; keeps the decomposition exact
+        evals, uu = np.linalg.eigh(xc @ xc.T)
+        keep = evals > 1e-10 * max(float(evals.max()), 1e-300)
+        s = np.sqrt(evals[keep])  # (k,)
+        u = uu[:, keep]  # (n, k)
+        vt = (u.T @ xc) / s[:, None]  # (k, p)
     uty = u.T @ yc  # (k,)
     u2 = u**2  # (n, k)
     best = None
