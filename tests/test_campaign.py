@@ -19,10 +19,12 @@ from hwdiffnas.campaign import (
     estimate_device,
     held_out_quality,
     macs_of,
+    measured_medians,
     pick_spanning,
     plan_cells,
     proxy_values,
     run_campaign,
+    write_measured_table,
 )
 from hwdiffnas.errors import UserError
 from hwdiffnas.interfaces import LatencyStats, ProfileSettings
@@ -119,6 +121,14 @@ def test_failures_are_recorded_and_retried(tmp_path: Path) -> None:
     assert calls == [bad] and (r2.already_done, r2.measured_ok, r2.failed) == (9, 1, 0)
     rows = store.measured("local-cpu", spec.resolved_run_id())
     assert len(rows) == 10 and {m.status for m in rows} == {"ok"} and {m.cell for m in rows} == set(cells)
+    mins = measured_medians(store, "local-cpu", statistic="min")
+    assert mins[bad] == pytest.approx(0.99 * _fake_stats(bad).median_ms)
+    assert measured_medians(store, "local-cpu")[bad] == pytest.approx(_fake_stats(bad).median_ms)
+    out = tmp_path / "t.csv"
+    assert write_measured_table(store, "local-cpu", out) == 10
+    assert out.read_text().splitlines()[0] == "arch_str,latency_ms"
+    with pytest.raises(UserError, match="statistic"):
+        measured_medians(store, "local-cpu", statistic="max")
     store.close()
 
 
