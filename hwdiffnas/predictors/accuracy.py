@@ -76,7 +76,7 @@ def fit_accuracy_surrogate(
     """Fit the surrogate on labelled ``cells`` (NaN labels are dropped; at least 4 labels).
 
     Defaults adapt to the number of labelled classes: 100 trees with leaves of 3+ rows up to 2,000 classes,
-    then 40 trees with leaves of 4+ rows (keeps the shipped model small).
+    then 32 trees with leaves of 5+ rows (keeps the shipped model small and the fit quick).
     """
     if dataset not in ACCURACY_DATASETS:
         raise UserError(f"unknown dataset {dataset!r}; known: {', '.join(ACCURACY_DATASETS)}")
@@ -96,9 +96,9 @@ def fit_accuracy_surrogate(
     rep_acc = np.array([acc[idx].mean() for idx in groups.values()])
     n_cls = len(rep_codes)
     if n_trees is None:
-        n_trees = 100 if n_cls <= 2000 else 40
+        n_trees = 100 if n_cls <= 2000 else 32
     if min_leaf is None:
-        min_leaf = 3 if n_cls <= 2000 else 4
+        min_leaf = 3 if n_cls <= 2000 else 5
     forest = fit_forest(
         cell_features(rep_codes, SURROGATE_FEATURES), rep_acc, n_trees=n_trees, min_leaf=min(min_leaf, n_cls // 2 or 1),
         seed=seed,

@@ -98,21 +98,31 @@ def latency_from_state(arrays: dict[str, np.ndarray], meta: dict[str, Any], pref
 
 
 # --- accuracy surrogate -------------------------------------------------------------------------------------
-def forest_to_state(forest: Forest, prefix: str) -> dict[str, np.ndarray]:
-    """Forest arrays; a right child always follows its left sibling, so only ``left`` is stored."""
+def forest_to_state(forest: Forest, prefix: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Compact forest arrays: a right child always follows its left sibling (only ``left`` is stored),
+    thresholds are float16 (the features are small counts, so split points are exact halves) and node values
+    are int16 codes of ``center + step * code`` (step ≤ 0.005 for accuracies in percent)."""
     inner = forest.feature >= 0
     if np.any(forest.right[inner] != forest.left[inner] + 1):
         raise UserError("forest layout not serializable: right children must follow left ones")
-    return {
+    thr16 = forest.threshold.astype(np.float16)
+    if np.any(thr16[inner].astype(np.float32) != forest.threshold[inner]):
+        raise UserError("forest thresholds are not representable in float16")
+    value = forest.value.astype(np.float64)
+    center = float((value.max() + value.min()) / 2)
+    step = max(float(np.abs(value - center).max()) / 32000.0, 1e-9)
+    arrays = {
         f"{prefix}feature": forest.feature.astype(np.int16),
-        f"{prefix}threshold": forest.threshold.astype(np.float32),
+        f"{prefix}threshold": thr16,
         f"{prefix}left": forest.left.astype(np.int32),
-        f"{prefix}value": forest.value.astype(np.float32),
+        f"{prefix}value": np.round((value - center) / step).astype(np.int16),
         f"{prefix}roots": forest.roots.astype(np.int32),
     }
+    return arrays, {"depth": int(forest.depth), "value_center": center, "value_step": step}
 
 
-def forest_from_state(arrays: dict[str, np.ndarray], prefix: str, depth: int, n_features: int, where: str) -> Forest:
+def forest_from_state(arrays: dict[str, np.ndarray], prefix: str, meta: dict[str, Any], n_features: int,
+                      where: str) -> Forest:
     """Inverse of `forest_to_state`, validated."""
     feature = _get(arrays, f"{prefix}feature", where, (None,)).astype(np.int32)
     n = len(feature)
@@ -120,26 +130,29 @@ def forest_from_state(arrays: dict[str, np.ndarray], prefix: str, depth: int, n_
     if feature.size and (feature.max() >= n_features or feature.min() < -1):
         raise UserError(f"{where}: forest splits on a feature outside 0..{n_features - 1}")
     right = np.where(feature >= 0, left + 1, -1).astype(np.int32)
+    codes = _get(arrays, f"{prefix}value", where, (n,)).astype(np.float64)
+    center = float(_meta(meta, "value_center", where, (int, float)))
+    step = float(_meta(meta, "value_step", where, (int, float)))
     return Forest(
         feature=feature,
         threshold=_get(arrays, f"{prefix}threshold", where, (n,)).astype(np.float32),
         left=left,
         right=right,
-        value=_get(arrays, f"{prefix}value", where, (n,)).astype(np.float32),
+        value=(center + step * codes).astype(np.float32),
         roots=_get(arrays, f"{prefix}roots", where, (None,)).astype(np.int32),
-        depth=depth,
+        depth=int(_meta(meta, "depth", where, int)),
     )
 
 
 def accuracy_to_state(sur: AccuracySurrogate, prefix: str = "") -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Arrays and metadata of an `AccuracySurrogate` (its class labels go into the metadata)."""
-    arrays = forest_to_state(sur.forest, prefix)
+    arrays, forest_meta = forest_to_state(sur.forest, prefix)
     meta = {
         "dataset": sur.dataset,
         "column": sur.column,
         "n_labels": int(sur.n_labels),
         "feature_set": sur.feature_set,
-        "depth": int(sur.forest.depth),
+        "forest": forest_meta,
         "class_labels": sur.class_labels,
         "info": json.loads(json.dumps(sur.info, default=list)),
     }
@@ -157,7 +170,7 @@ def accuracy_from_state(arrays: dict[str, np.ndarray], meta: dict[str, Any], pre
     labels = _meta(meta, "class_labels", where, dict)
     if not all(isinstance(k, str) and isinstance(v, (int, float)) for k, v in labels.items()):
         raise UserError(f"{where}: class labels must map class strings to numbers")
-    forest = forest_from_state(arrays, prefix, int(_meta(meta, "depth", where, int)), p, where)
+    forest = forest_from_state(arrays, prefix, _meta(meta, "forest", where, dict), p, where)
     return AccuracySurrogate(
         forest=forest,
         dataset=_meta(meta, "dataset", where, str),
