@@ -32,7 +32,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -64,6 +64,7 @@ CSV_SOURCES = ("help", "eagle", "hw360")
 HWNB_DATASETS = ("cifar10", "cifar100", "ImageNet16-120")
 USER_HEADER = ["arch_str", "latency_ms"]
 USER_SOURCE = "user"
+_KEY_WEIGHTS = np.array([len(OPS) ** (NUM_EDGES - 1 - e) for e in range(NUM_EDGES)], dtype=np.int64)  # cell_key
 
 
 class ImportFileError(UserError):
@@ -161,10 +162,30 @@ def _single_target(source: str, column: str, path: Path, line: int | None) -> _T
 
 
 # --- context: the NB201 index --------------------------------------------------------------------------
+class _CellInfo(NamedTuple):
+    key: int
+    ops: tuple[str, ...]  # op ids as text, for comparing with CSV fields
+    connected: bool
+    nats: str
+
+
 class _Context:
+    """What the parsers look up: canonical cells (from the store's cells table) and the NB201 index."""
+
     def __init__(self, store: Store) -> None:
+        rows = store.conn.execute("SELECT cell_key, arch_str, ops, connected, nats_unique_str FROM cells")
+        self.by_arch: dict[str, _CellInfo] = {a: _CellInfo(k, tuple(o.split(",")), bool(c), n)
+                                              for k, a, o, c, n in rows}
         self.idx_to_key: np.ndarray | None = store.index_to_key() if store.has_index() else None
         self.iso: np.ndarray | None = store.iso_rep_idx() if self.idx_to_key is not None else None
+
+    def cell(self, text: str, path: Path, line: int | None) -> _CellInfo:
+        """The cell of an arch string; a string that is not a canonical cell raises with file:line."""
+        info = self.by_arch.get(text.strip())
+        if info is None:
+            cell = _cell(text, path, line)  # raises for anything that is not an arch string
+            info = self.by_arch[cell.arch_str]
+        return info
 
     def require_index(self, path: Path) -> np.ndarray:
         if self.idx_to_key is None:
@@ -306,10 +327,12 @@ def classify(path: Path, device: str | None = None) -> tuple[str | None, str]:
 
 
 # --- parsers -------------------------------------------------------------------------------------------
-def parse_index(path: Path) -> Parsed:
+def parse_index(path: Path, ctx: _Context) -> Parsed:
     """``arch_index.csv``: every cell once, consistent op columns, connectivity and NATS classes."""
     header, reader, fh = _open_csv(path)
     col = {h: i for i, h in enumerate(header)}
+    op_cols = [col[f"op_e{e}"] for e in range(NUM_EDGES)]
+    nats_col = col.get("nats_unique_str")
     out = Parsed(path, "nb201-index")
     seen: dict[int, int] = {}
     by_key: dict[int, int] = {}
@@ -322,25 +345,26 @@ def parse_index(path: Path) -> Parsed:
             if idx in seen:
                 raise ImportFileError(path, line, f"duplicate idx {idx} (first on line {seen[idx]})")
             seen[idx] = line
-            cell = _cell(row[col["arch_str"]], path, line)
-            ops = tuple(_int(row[col[f"op_e{e}"]], path, line, f"op_e{e}", 0, len(OPS) - 1) for e in range(6))
-            if ops != cell.ops:
-                raise ImportFileError(path, line, f"op columns {ops} disagree with arch_str ops {cell.ops}")
-            k = cell_key(cell)
-            if k in by_key:
-                raise ImportFileError(path, line, f"duplicate arch_str {cell.arch_str} (first on line {by_key[k]})")
-            by_key[k] = line
+            arch = row[col["arch_str"]]
+            info = ctx.cell(arch, path, line)
+            if tuple(row[c].strip() for c in op_cols) != info.ops:
+                ops = tuple(_int(row[c], path, line, f"op_e{e}", 0, len(OPS) - 1) for e, c in enumerate(op_cols))
+                raise ImportFileError(path, line, f"op columns {ops} disagree with the arch_str's ops "
+                                                  f"({','.join(info.ops)})")
+            if info.key in by_key:
+                raise ImportFileError(path, line, f"duplicate arch_str {arch} (first on line {by_key[info.key]})")
+            by_key[info.key] = line
             conn = row[col["connected"]].strip()
             if conn not in ("True", "False"):
                 raise ImportFileError(path, line, f"column 'connected': {conn!r} is not True/False")
-            if (conn == "True") != cell.is_connected:
-                raise ImportFileError(path, line, f"connected={conn} but {cell.arch_str} is "
-                                                  f"{'connected' if cell.is_connected else 'not connected'}")
-            if "nats_unique_str" in col and row[col["nats_unique_str"]] != cell.nats_unique_str:
-                raise ImportFileError(path, line, f"nats_unique_str {row[col['nats_unique_str']]!r} differs from "
-                                                  f"the computed {cell.nats_unique_str!r}")
+            if (conn == "True") != info.connected:
+                raise ImportFileError(path, line, f"connected={conn} but {arch} is "
+                                                  f"{'connected' if info.connected else 'not connected'}")
+            if nats_col is not None and row[nats_col] != info.nats:
+                raise ImportFileError(path, line, f"nats_unique_str {row[nats_col]!r} differs from "
+                                                  f"the computed {info.nats!r}")
             iso = _int(row[col["iso_rep_idx"]], path, line, "iso_rep_idx")
-            rows.append((k, idx, iso, line, cell.nats_unique_str))
+            rows.append((info.key, idx, iso, line, info.nats))
     if not rows:
         raise ImportFileError(path, 2, "no data rows")
     _check_complete(path, seen, last)
@@ -443,7 +467,7 @@ def _int_column(texts: Sequence[str], lines: Sequence[int], path: Path, column: 
     return values
 
 
-def parse_nats_csv(path: Path) -> Parsed:
+def parse_nats_csv(path: Path, ctx: _Context) -> Parsed:
     """nats-bench-landscape ``nats_bench.csv``: accuracies keyed by ArchitectureString."""
     header, reader, fh = _open_csv(path)
     col = {h: i for i, h in enumerate(header)}
@@ -457,12 +481,13 @@ def parse_nats_csv(path: Path) -> Parsed:
     with fh:
         for line, row in _rows(reader, path, len(header)):
             last = line
-            cell = _cell(row[col["ArchitectureString"]], path, line)
-            k = cell_key(cell)
+            info = ctx.cell(row[col["ArchitectureString"]], path, line)
+            k = info.key
             if k in seen:
-                raise ImportFileError(path, line, f"duplicate arch string {cell.arch_str} (first on line {seen[k]})")
+                raise ImportFileError(path, line, f"duplicate arch string {row[col['ArchitectureString']]} "
+                                                  f"(first on line {seen[k]})")
             seen[k] = line
-            if "UniqueString" in col and row[col["UniqueString"]] != cell.nats_unique_str:
+            if "UniqueString" in col and row[col["UniqueString"]] != info.nats:
                 raise ImportFileError(path, line, "UniqueString differs from the cell's NATS canonical string")
             for c, s in series.items():
                 v = _float(row[col[c]], path, line, c, allow_empty=True)
@@ -528,15 +553,15 @@ def parse_help_pt(path: Path, ctx: _Context) -> Parsed:
             raise ImportFileError(path, None, "a dict payload must map 15,625 arch strings to NB201 indices")
         idx_to_key = ctx.require_index(path)
         for arch, idx in payload.items():
-            cell = _cell(arch, path, None)  # type: ignore[arg-type]
-            if not 0 <= idx < NUM_CELLS or int(idx_to_key[idx]) != cell_key(cell):
+            info = ctx.cell(arch, path, None)
+            if not 0 <= idx < NUM_CELLS or int(idx_to_key[idx]) != info.key:
                 raise ImportFileError(path, None, f"{arch} -> {idx} disagrees with the NB201 index")
         out.kind = "help-arch-index"
         out.notes.append("str_arch2idx agrees with arch_index.csv for all 15,625 cells")
         out.rows = len(payload)
         return out
-    if not isinstance(payload, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                                                for v in payload):
+    values = np.asarray(payload) if isinstance(payload, list) else None
+    if values is None or values.ndim != 1 or values.dtype.kind not in "iuf":
         raise ImportFileError(path, None, f"payload is {type(payload).__name__}, expected a list of numbers")
     if len(payload) != NUM_CELLS:
         if all(isinstance(v, int) and 0 <= v < NUM_CELLS for v in payload) and len(payload) < 100:
@@ -554,13 +579,13 @@ def parse_help_pt(path: Path, ctx: _Context) -> Parsed:
                                           f"{', '.join(sorted(targets))}")
     t = targets[column][0]
     idx_to_key = ctx.require_index(path)
-    s = Series("hw", t.device, "help", column, setting=t.setting, metric=t.metric)
-    for idx, v in enumerate(payload):
-        fv = float(v)
-        if not math.isfinite(fv) or fv < 0:
-            raise ImportFileError(path, None, f"entry {idx}: bad value {v!r}")
-        s.keys.append(int(idx_to_key[idx]))
-        s.values.append(fv)
+    values = values.astype(np.float64)
+    bad = ~(np.isfinite(values) & (values >= 0))
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise ImportFileError(path, None, f"entry {i}: bad value {payload[i]!r}")
+    s = Series("hw", t.device, "help", column, setting=t.setting, metric=t.metric, keys=idx_to_key.tolist(),
+               values=values.tolist())
     out.series = [s]
     out.rows = NUM_CELLS
     return out
@@ -629,19 +654,29 @@ def _parse_eagle(path: Path, payload: dict) -> Parsed:
                                           f"{', '.join(sorted(targets))}")
     t = targets[path.stem][0]
     s = Series("hw", t.device, "eagle", path.stem, setting=t.setting, metric=t.metric)
-    for k, v in payload.items():
-        if not (isinstance(k, tuple) and len(k) == NUM_EDGES and all(isinstance(o, int) for o in k)):
-            raise ImportFileError(path, None, f"key {k!r} is not a 6-tuple of op ids")
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
-            raise ImportFileError(path, None, f"value for {k} is {v!r}, not a latency in seconds")
-        try:
-            cell = Cell(k)
-        except UserError as exc:
-            raise ImportFileError(path, None, f"key {k}: {exc}") from None
-        s.keys.append(cell_key(cell))
-        s.values.append(float(v) * 1000.0)
-    if not s.keys:
+    if not payload:
         raise ImportFileError(path, None, "empty Eagle table")
+    keys = np.array(list(payload.keys()))  # (n, 6) op ids when well-formed
+    values = np.array(list(payload.values()))  # (n,) seconds
+    well_formed = (keys.ndim == 2 and keys.shape[1] == NUM_EDGES and keys.dtype.kind in "iu"
+                   and bool(((keys >= 0) & (keys < len(OPS))).all())
+                   and values.ndim == 1 and values.dtype.kind in "iuf")
+    if well_formed:
+        values = values.astype(np.float64)
+        well_formed = bool((np.isfinite(values) & (values >= 0)).all())
+    if not well_formed:  # find the first bad entry for the message
+        for k, v in payload.items():
+            if not (isinstance(k, tuple) and len(k) == NUM_EDGES and all(isinstance(o, int) for o in k)):
+                raise ImportFileError(path, None, f"key {k!r} is not a 6-tuple of op ids")
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+                raise ImportFileError(path, None, f"value for {k} is {v!r}, not a latency in seconds")
+            try:
+                Cell(k)
+            except UserError as exc:
+                raise ImportFileError(path, None, f"key {k}: {exc}") from None
+        raise ImportFileError(path, None, "malformed Eagle table")  # pragma: no cover - caught above
+    s.keys = (keys.astype(np.int64) @ _KEY_WEIGHTS).tolist()
+    s.values = (values * 1000.0).tolist()
     return Parsed(path, "eagle-pickle", series=[s], rows=len(s.keys), notes=["seconds converted to ms"])
 
 
@@ -767,7 +802,7 @@ def _import_paths(paths: Sequence[Path | str], data_dir: Path | str | None, trus
         for f, kind in items:
             t1 = time.perf_counter()
             if kind == "nb201-index":
-                p = parse_index(f)
+                p = parse_index(f, ctx)
                 idx_to_key = np.empty(NUM_CELLS, dtype=np.int64)
                 iso = np.empty(NUM_CELLS, dtype=np.int64)
                 for k, i, r in p.index_rows or []:
@@ -775,7 +810,7 @@ def _import_paths(paths: Sequence[Path | str], data_dir: Path | str | None, trus
                     iso[i] = r
                 ctx.idx_to_key, ctx.iso = idx_to_key, iso
             elif kind == "nats-csv":
-                p = parse_nats_csv(f)
+                p = parse_nats_csv(f, ctx)
             elif kind == "user-csv":
                 p = parse_user_csv(f, device or "")
             elif kind == "help-pt":

@@ -44,7 +44,6 @@ from hwdiffnas.space import NUM_CELLS, NUM_EDGES, OPS, Cell, all_cells
 
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_S = 60.0
-_POW = np.array([len(OPS) ** (NUM_EDGES - 1 - i) for i in range(NUM_EDGES)], dtype=np.int64)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -250,8 +249,8 @@ class Store:
             if cur.execute("SELECT COUNT(*) FROM cells").fetchone()[0] == 0:
                 cur.executemany(
                     "INSERT INTO cells (cell_key, arch_str, ops, connected, nats_unique_str) VALUES (?,?,?,?,?)",
-                    ((cell_key(c), c.arch_str, ",".join(map(str, c.ops)), int(c.is_connected), c.nats_unique_str)
-                     for c in all_cells()),
+                    ((k, c.arch_str, ",".join(map(str, c.ops)), int(c.is_connected), c.nats_unique_str)
+                     for k, c in enumerate(all_cells())),  # lexicographic op order == cell_key order
                 )
             cur.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
             cur.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('created_at', ?)", (now_iso(),))

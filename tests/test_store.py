@@ -361,3 +361,23 @@ def test_measured_latency_is_median_of_runs(nb201_data_dir: Path, tmp_path: Path
         m = s.measured("campaign-board", "a")[0]
         assert m.settings == {"threads": 1} and m.stats == {"median_ms": 2.0} and m.runtime_version == "1.18"
         assert len(s.measured("campaign-board", status="failed")) == 1
+
+
+def test_bad_raw_payloads(tmp_path: Path, bad_dir: Path) -> None:
+    import torch
+
+    name = "embedded-tpu-edge-tpu-int8.pickle"
+    for payload, msg in [({(0, 0, 0, 0, 0, 7): 0.001}, "op index 7 out of range"),
+                         ({(0, 1, 0, 0, 0, 1): -1.0}, "not a latency in seconds"),
+                         ({(0, 1, 0): 0.001}, "not a 6-tuple")]:
+        d = tmp_path / str(len(msg))
+        d.mkdir()
+        (d / name).write_bytes(pickle.dumps(payload))
+        with pytest.raises(ImportFileError, match=msg):
+            import_paths([d / name], tmp_path / "store", trust_pickle=True)
+    for payload, msg in [(["a"] * 15625, "expected a list of numbers"), ([1.0] * 100, "100 values, expected 15625"),
+                         ({"x": torch.zeros(3)}, "dict payload must map")]:
+        f = tmp_path / "fpga.pt"
+        torch.save(payload, f)
+        with pytest.raises(ImportFileError, match=msg):
+            import_paths([f], bad_dir)
