@@ -14,9 +14,11 @@ Parts (CIFAR-100 NATS column for accuracy; connected cells only):
   error of the predicted quantile map at the 25/50/75 % budgets. ``--grid-out`` also runs the five grid devices
   with all five left out of the basis.
 - ``accuracy``: surrogate vs the issue-5 baseline (scikit-learn random forest on one-hot ops) at 1/5/10 %
-  labels (3 seeds) and 100 % (in-sample and 2-fold CV): held-out Spearman, and the regret of a surrogate-only search that queries its
-  top-10 feasible cells on the grid (pixel3, raspi4, jetson-nano-fp16, edgetpu-int8, pi5-litert at the 25/50/75 %
-  latency quantiles); the pick is the best true accuracy among labelled-feasible and queried cells.
+  labels (3 seeds) and 100 % (in-sample and 2-fold CV): held-out Spearman, and the regret of a
+  surrogate-only search that queries its top-10 feasible cells on the grid (pixel3, raspi4, jetson-nano-fp16,
+  edgetpu-int8, pi5-litert at the 25/50/75 % latency quantiles); the pick is the best true accuracy among
+  labelled-feasible and queried cells.
+  ``surrogate_dedupe`` queries at most one cell per NATS class and none from an already labelled class.
 """
 
 from __future__ import annotations
@@ -171,11 +173,28 @@ def part_accuracy(ctx: Ctx, log, seeds: int) -> dict:
     feasible = {key: ctx.ok(key[0]) & (ctx.lat[key[0]] <= b) for key, b in budgets.items()}
     oracle = {key: float(np.max(acc[m])) for key, m in feasible.items()}
 
-    def regrets(pred: np.ndarray, labelled: np.ndarray) -> dict:
+    classes = np.array([c.nats_unique_str for c in ctx.cells])
+
+    def regrets(pred: np.ndarray, labelled: np.ndarray, dedupe: bool = False) -> dict:
+        """Regret of querying the top-10 predicted feasible unlabelled cells (``dedupe``: at most one per NATS
+        class, and none from a class that already holds a label — such a query would teach nothing new)."""
         out = {}
+        known_classes = set(classes[labelled])
         for key, m in feasible.items():
             cand = np.flatnonzero(m & ~labelled)
-            top = cand[np.argsort(-pred[cand], kind="stable")[:10]]
+            order = cand[np.argsort(-pred[cand], kind="stable")]
+            if dedupe:
+                seen = set(known_classes)
+                picked = []
+                for i in order:
+                    if classes[i] not in seen:
+                        seen.add(classes[i])
+                        picked.append(i)
+                        if len(picked) == 10:
+                            break
+                top = np.array(picked, dtype=np.int64)
+            else:
+                top = order[:10]
             known = np.flatnonzero(m & labelled)
             best = max(acc[top].max(), acc[known].max() if len(known) else -np.inf)
             out[f"{key[0]}@p{int(key[1] * 100)}"] = oracle[key] - float(best)
@@ -183,7 +202,7 @@ def part_accuracy(ctx: Ctx, log, seeds: int) -> dict:
 
     results: dict = {}
     for frac in (0.01, 0.05, 0.10):
-        per = {"surrogate": [], "rf_onehot": []}
+        per = {"surrogate": [], "surrogate_dedupe": [], "rf_onehot": []}
         for seed in range(seeds):
             rng = np.random.default_rng(seed)
             lab = np.sort(rng.choice(n, int(round(frac * n)), replace=False))
@@ -195,14 +214,16 @@ def part_accuracy(ctx: Ctx, log, seeds: int) -> dict:
             t_sur = time.time() - t
             rf = RandomForestRegressor(n_estimators=100, random_state=seed, n_jobs=1).fit(onehot[lab], acc[lab])
             p_rf = rf.predict(onehot)
-            for name, p in (("surrogate", p_sur), ("rf_onehot", p_rf)):
+            for name, p in (("surrogate", p_sur), ("surrogate_dedupe", p_sur), ("rf_onehot", p_rf)):
                 rest = ~labelled
-                reg = regrets(p, labelled)
+                reg = regrets(p, labelled, dedupe=name == "surrogate_dedupe")
                 per[name].append({"spearman": spearman(p[rest], acc[rest]), "regret": reg,
-                                  "fit_s": t_sur if name == "surrogate" else None})
+                                  "fit_s": t_sur if name != "rf_onehot" else None})
             s_last, r_last = per["surrogate"][-1], per["rf_onehot"][-1]
+            d_last = per["surrogate_dedupe"][-1]
             log(f"accuracy {frac:.0%} seed {seed}: surrogate {s_last['spearman']:.3f} "
-                f"regret {np.mean(list(s_last['regret'].values())):.3f} ({t_sur:.0f}s) | rf-onehot "
+                f"regret {np.mean(list(s_last['regret'].values())):.3f} "
+                f"dedupe {np.mean(list(d_last['regret'].values())):.3f} ({t_sur:.0f}s) | rf-onehot "
                 f"{r_last['spearman']:.3f} regret {np.mean(list(r_last['regret'].values())):.3f}")
         summary = {}
         for name, rows in per.items():
@@ -230,21 +251,84 @@ def part_accuracy(ctx: Ctx, log, seeds: int) -> dict:
     return results
 
 
+def markdown(out_dir: Path) -> str:
+    """Markdown tables of the saved results (what docs/benchmarks.md shows)."""
+    lines: list[str] = []
+
+    def load(part: str) -> dict | None:
+        path = out_dir / f"predictors_{part}.json"
+        return json.loads(path.read_text()) if path.is_file() else None
+
+    if (tab := load("tables")) is not None:
+        lines += ["| device | Spearman | mean abs % err | 90 % interval coverage | 95 % upper-bound coverage |",
+                  "|---|---|---|---|---|"]
+        for dev, r in sorted((k, v) for k, v in tab.items() if k != "command"):
+            lines.append(f"| {dev} | {r['spearman']:.4f} | {r['mape']:.1f} | {r['cover90']:.3f} | "
+                         f"{r['cover95_upper']:.3f} |")
+        lines.append("")
+    if (feat := load("features")) is not None:
+        lines += ["| device | onehot | live | full |", "|---|---|---|---|"]
+        for dev, r in ((k, v) for k, v in feat.items() if k != "command"):
+            lines.append(f"| {dev} | " + " | ".join(f"{r[f]['spearman']:.4f} / {r[f]['mape']:.1f} %"
+                                                     for f in ("onehot", "live", "full")) + " |")
+        lines.append("")
+    if (nd := load("newdev")) is not None:
+        for mode_name, block in (("leave_one_out", nd.get("leave_one_out", {})), ("grid_out", nd.get("grid_out", {}))):
+            if not block:
+                continue
+            lines += [f"{mode_name}: Spearman / mean abs % err / 90 % coverage / 95 % upper coverage / quantile-map "
+                      "error, mean of the repeats", "",
+                      "| device | " + " | ".join(f"{m} {k}" for m in ("random", "spread") for k in (20, 50, 100))
+                      + " |",
+                      "|---|" + "---|" * 6]
+            for dev, r in sorted(block.items()):
+                cells = [r[f"{m}_{k}"] for m in ("random", "spread") for k in (20, 50, 100)]
+                lines.append(f"| {dev} | " + " | ".join(
+                    f"{c['spearman']:.3f} / {c['mape']:.1f} / {c['cover90']:.2f} / {c['cover95_upper']:.2f} / "
+                    f"{c['quantile_abs_err']:.3f}" for c in cells) + " |")
+            keys = [f"{m}_{k}" for m in ("random", "spread") for k in (20, 50, 100)]
+            agg = {k: np.array([[r[k]["spearman"], r[k]["mape"], r[k]["cover90"], r[k]["cover95_upper"],
+                                 r[k]["quantile_abs_err"]] for r in block.values()]) for k in keys}
+            lines.append("| **mean (min Spearman)** | " + " | ".join(
+                f"{a[:, 0].mean():.3f} ({a[:, 0].min():.3f}) / {a[:, 1].mean():.1f} / {a[:, 2].mean():.2f} / "
+                f"{a[:, 3].mean():.2f} / {a[:, 4].mean():.3f}" for a in agg.values()) + " |")
+            lines.append("")
+    if (acc := load("accuracy")) is not None:
+        lines += ["| labels | model | held-out Spearman | mean regret | worst grid cell |", "|---|---|---|---|---|"]
+        for frac in ("0.01", "0.05", "0.10"):
+            r = acc[frac]
+            for name in ("rf_onehot", "surrogate", "surrogate_dedupe"):
+                m = r[name]
+                lines.append(f"| {float(frac):.0%} ({r['labels']}) | {name} | {m['spearman']:.3f} | "
+                             f"{m['mean_regret']:.3f} | {m['worst_regret']:.3f} |")
+        full = acc["1.00"]
+        lines += ["", f"100 % labels (shipped configuration): in-sample Spearman {full['in_sample_spearman']:.4f}, "
+                  f"2-fold CV Spearman {full['cv2_spearman']:.4f}, {full['nodes']} forest nodes, "
+                  f"fit {full['fit_s']:.0f} s.", ""]
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data-dir", required=True)
+    ap.add_argument("--data-dir")
     ap.add_argument("--part", default="all", choices=("features", "tables", "newdev", "accuracy", "all"))
     ap.add_argument("--reps", type=int, default=3, help="repeats per new-device setting")
     ap.add_argument("--seeds", type=int, default=3, help="label-subset seeds for the accuracy part")
     ap.add_argument("--grid-out", action="store_true", help="also leave all five grid devices out of the basis")
     ap.add_argument("--out-dir", default=str(REPO / "benchmarks" / "results"),
                     help="writes predictors_<part>.json there")
+    ap.add_argument("--markdown", action="store_true", help="print the saved results as Markdown tables and exit")
     args = ap.parse_args()
+    if args.markdown:
+        print(markdown(Path(args.out_dir)))
+        return
     t0 = time.time()
 
     def log(msg: str) -> None:
         print(f"[{time.time() - t0:7.1f}s] {msg}", flush=True)
 
+    if not args.data_dir:
+        ap.error("--data-dir is required unless --markdown")
     ctx = Ctx(args.data_dir)
     parts = ("features", "tables", "newdev", "accuracy") if args.part == "all" else (args.part,)
     for part in parts:
