@@ -220,6 +220,14 @@ def test_accuracy_surrogate_uses_equivalence_classes() -> None:
     expected = [sur.class_labels[code_to_cell(c).nats_unique_str] for c in other]
     assert np.allclose(sur.predict(np.array(other)), expected)
     assert not np.allclose(sur.predict_forest(np.array(other)), expected)
+    # queries go to distinct, still unlabelled classes, best predicted first
+    pool = [code_to_cell(int(c)) for c in perm[3000:]]
+    picks = sur.pick_queries(pool, k=10)
+    assert len(picks) == 10
+    chosen = [pool[i].nats_unique_str for i in picks]
+    assert len(set(chosen)) == 10 and not set(chosen) & labelled
+    pred = sur.predict_forest(pool)
+    assert list(pred[picks]) == sorted(pred[picks], reverse=True)
     with pytest.raises(UserError, match="unknown dataset"):
         fit_accuracy_surrogate(cells, target(train), dataset="mnist")
 

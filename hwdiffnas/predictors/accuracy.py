@@ -61,6 +61,22 @@ class AccuracySurrogate:
                     out[i] = self.class_labels[key]
         return out
 
+    def pick_queries(self, cells: Sequence[Cell], k: int = 10) -> list[int]:
+        """Positions in ``cells`` of the ``k`` best-predicted cells worth an accuracy query: at most one per NATS
+        class, none from a class whose label is already known (such a query would teach nothing new)."""
+        codes = cell_codes(cells)
+        pred = self.predict_forest(codes)
+        keys = _class_keys(codes)
+        seen = set(self.class_labels)
+        picked: list[int] = []
+        for i in np.argsort(-pred, kind="stable"):
+            if keys[i] not in seen:
+                seen.add(keys[i])
+                picked.append(int(i))
+                if len(picked) == k:
+                    break
+        return picked
+
 
 def fit_accuracy_surrogate(
     cells: Sequence[Cell],
