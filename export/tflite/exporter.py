@@ -256,7 +256,7 @@ class TfliteExporter(Exporter):
         try:
             import litert_torch  # noqa: F401
         except ImportError as exc:
-            return False, f"{exc} (pip install 'hwdiffnas[litert-torch]')"
+            return False, str(exc)
         return True, ""
 
     def _metadata(self, metadata: ModelMetadata, **extra: str) -> ModelMetadata:
@@ -311,7 +311,7 @@ class TfliteInt8Exporter(TfliteExporter):
         try:
             import ai_edge_quantizer  # noqa: F401
         except ImportError as exc:
-            return False, f"{exc} (pip install 'hwdiffnas[litert]')"
+            return False, str(exc)
         return True, ""
 
     def export(self, model: nn.Module, example_input: Any, out_dir: Path, metadata: ModelMetadata) -> ExportedModel:
