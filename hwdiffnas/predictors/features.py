@@ -137,5 +137,9 @@ def cell_features(cells: Sequence[Cell] | np.ndarray, kind: str = "full") -> np.
 
 
 def feature_dim(kind: str = "full") -> int:
-    """Number of columns of `cell_features` for ``kind``."""
-    return int(_table(check_feature_set(kind)).shape[1])
+    """Number of columns of `cell_features` for ``kind`` (without building the table)."""
+    check_feature_set(kind)
+    raw = NUM_EDGES * N_OPS
+    live = 2 * raw + len(_LIVE_OPS) + 1
+    extra = len(_EDGE_PAIRS) * len(_LIVE_OPS) ** 2 + len(PATHS) * 4 + 2
+    return {"onehot": raw, "live": live, "full": live + extra, "struct": live - raw + extra}[kind]
