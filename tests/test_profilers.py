@@ -71,8 +71,10 @@ def test_profiler_rejects_a_model_of_another_format(tmp_path):
 def test_bad_settings_and_unknown_runtime():
     with pytest.raises(UserError, match="runs ≥ 1"):
         ProfileSettings(runs=0)
-    with pytest.raises(UserError, match="unknown runtime 'tensorflow'; known: .*onnxruntime, openvino, torch"):
+    with pytest.raises(UserError, match="unknown runtime 'tensorflow'; known: ") as info:
         profile_cell(SMALL, "tensorflow", FAST)
+    listed = str(info.value).split("known: ")[1].split(", ")
+    assert {"onnxruntime", "openvino", "torch"} <= set(listed)
 
 
 def test_latency_stats_from_known_samples():
