@@ -189,8 +189,9 @@ def test_unwritable_output_is_a_user_error(tmp_path, monkeypatch):
 
 def test_unknown_format_lists_the_installed_ones(tmp_path):
     assert {"onnx", "openvino"} <= set(exporter_names())
-    with pytest.raises(UserError, match="unknown format 'tflite2'; known: .*onnx, openvino"):
+    with pytest.raises(UserError, match="unknown format 'tflite2'; known: ") as info:
         export_cell(Cell.from_ops([1] * 6), "tflite2", tmp_path)
+    assert {"onnx", "openvino"} <= set(str(info.value).split("known: ")[1].split(", "))
 
 
 def test_missing_backend_names_the_extra(tmp_path, monkeypatch):
