@@ -205,13 +205,13 @@ def test_forest_learns_step_function() -> None:
 def test_accuracy_surrogate_uses_equivalence_classes() -> None:
     rng = np.random.default_rng(6)
     perm = rng.permutation(15625)
-    train, test = perm[:3000], perm[3000:5000]
+    train, test = perm[:2000], perm[3000:5000]
 
     def target(codes: np.ndarray) -> np.ndarray:
         return 50 + cell_features(codes, "struct")[:, :30] @ np.linspace(-1, 1, 30)
 
     cells = [code_to_cell(int(c)) for c in train]
-    sur = fit_accuracy_surrogate(cells, target(train), n_trees=20)
+    sur = fit_accuracy_surrogate(cells, target(train), n_trees=10)
     assert spearman(sur.predict_forest(test), target(test)) > 0.9
     # an unlabelled member of a labelled class gets the class's mean label, not the forest's estimate
     labelled = {c.nats_unique_str for c in cells}
@@ -324,3 +324,23 @@ def test_cells_of_the_store_use_nb201_order(nb201_store) -> None:
     assert isinstance(cells[0], Cell)
     assert cell_codes(cells).shape == (15625,)
     assert sorted(cell_codes(cells).tolist()) == list(range(15625))
+
+
+def test_shipped_bundle_matches_the_tables(nb201_store) -> None:
+    from hwdiffnas.predictors.bundle import default_bundle
+
+    bundle = default_bundle()
+    assert {"pixel3", "raspi4", "jetson-nano-fp16", "edgetpu-int8", "pi5-litert"} <= set(bundle.devices())
+    assert set(bundle.accuracy) == {"cifar10", "cifar100", "ImageNet16-120"}
+    assert not bundle.accuracy["cifar100"].class_labels  # a model, not a copied table
+    cells = nb201_store.cells()
+    conn = nb201_store.connected()
+    codes = cell_codes(cells)
+    for dev in ("pixel3", "edgetpu-int8"):
+        y = nb201_store.latency(dev)
+        ok = conn & np.isfinite(y)
+        assert spearman(bundle.latency[dev].predict(codes[ok])[0], y[ok]) > 0.95
+        q = bundle.quantiles[dev]
+        assert q.budget_at(0.5) == pytest.approx(float(np.median(y[ok])), rel=0.01)
+    acc = nb201_store.accuracy("cifar100", "nats")
+    assert spearman(bundle.accuracy["cifar100"].predict(codes[conn]), acc[conn]) > 0.95
