@@ -255,3 +255,15 @@ def test_device_configs_name_the_deployment_routes() -> None:
     base["measure"] = {"route": "ssh", "runtime": "onnxruntime", "delegate": "nnapi"}
     with pytest.raises(UserError, match="runtime 'litert' only"):
         parse_device_config(base)
+
+
+def test_profiler_takes_the_shape_from_the_file_without_metadata(tmp_path: Path) -> None:
+    """A .tflite uploaded to the agent arrives without hwdiffnas metadata (no input shape)."""
+    from hwdiffnas.deploy import export_cell
+    from hwdiffnas.interfaces import ModelMetadata
+    from profilers.litert import LiteRTProfiler
+
+    res = export_cell(Cell.from_str(CELLS[0]), "tflite", tmp_path, dataset="ImageNet16-120")
+    bare = ExportedModel(res.path, "tflite", ModelMetadata("(uploaded model)", "unknown", (), "unknown"))
+    stats = LiteRTProfiler().profile(bare, ProfileSettings(warmup=1, runs=2))
+    assert stats.runs == 2 and stats.min_ms > 0

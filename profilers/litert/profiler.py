@@ -19,9 +19,11 @@ from typing import TYPE_CHECKING
 
 from hwdiffnas.errors import MissingBackendError, UserError
 from hwdiffnas.interfaces import ExportedModel, LatencyStats, Profiler, ProfileSettings, TorchModel, time_runs
-from profilers.common import profile_input
+from profilers.common import INPUT_SEED, profile_input
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from hwdiffnas.interfaces import Transport
 
 TFLITE_FORMATS = ("tflite", "tflite-int8", "tflite-torch")
@@ -102,7 +104,7 @@ class LiteRTProfiler(Profiler):
         it = interpreter(path, settings.threads)
         details = it.get_input_details()  # empty if the converter dropped an unused input
         if details:
-            it.set_tensor(details[0]["index"], to_input_dtype(profile_input(exported), details[0]))
+            it.set_tensor(details[0]["index"], to_input_dtype(_input_for(exported, details[0]), details[0]))
         samples = time_runs(it.invoke, settings.warmup, settings.runs)
         return LatencyStats.from_samples(samples, warmup=settings.warmup, threads=settings.threads,
                                          runtime=self.name, runtime_version=self.version(),
@@ -140,3 +142,14 @@ class LiteRTProfiler(Profiler):
         return result.to_stats(threads=settings.threads, runtime=f"{self.name}-benchmark_model-{delegate}",
                                runtime_version="device", host=host or transport.name,
                                precision=settings.precision)
+
+
+def _input_for(model: ExportedModel, detail: dict) -> np.ndarray:
+    """The profiling input: the recorded shape's fixed random input, or (for a file that arrived without
+    hwdiffnas metadata, e.g. uploaded to the agent) a seeded random input of the interpreter's input shape."""
+    import numpy as np
+
+    shape = tuple(int(d) for d in detail["shape"])
+    if tuple(model.metadata.input_shape) == shape:
+        return profile_input(model)
+    return np.random.default_rng(INPUT_SEED).standard_normal(shape).astype(np.float32)
