@@ -112,6 +112,7 @@ class TrainConfig:
     p_drop: float = 0.1
     p_drop_all: float = 0.1
     p_top: float = 0.5
+    p_best: float = 0.3
     d_model: int = 64
     heads: int = 2
     layers: int = 2
@@ -169,7 +170,7 @@ class BatchSampler:
         keep = ~drop_all[:, None] & (rng.random((B, 3)) >= cfg.p_drop)  # (B, 3): accuracy, device, latency
         k_draw = rng.random(B)  # budget rank draw
         top_draw = rng.random(B) < cfg.p_top
-        top_frac = np.where(rng.random(B) < 0.3, 0.0, 10 ** rng.uniform(-3.0, -1.0, size=B))
+        top_frac = np.where(rng.random(B) < cfg.p_best, 0.0, 10 ** rng.uniform(-3.0, -1.0, size=B))
         pick = rng.random(B)  # uniform position within the chosen range
         x0 = np.zeros((B, NUM_EDGES), dtype=np.int64)
         r = np.full(B, np.nan)
@@ -325,7 +326,8 @@ def train(tables: TrainingTables, out: Path | str, cfg: TrainConfig,
     if out.exists():
         old = Generator.load(out)
         ident_keys = cfg.identity().keys()
-        if {k: old.meta.training.get(k) for k in ident_keys} != cfg.identity():
+        defaults = TrainConfig().identity()  # settings added after a checkpoint was made take their defaults
+        if {k: old.meta.training.get(k, defaults.get(k)) for k in ident_keys} != cfg.identity():
             raise UserError(f"{out} was trained with other settings; give another -o path or delete it "
                             f"(its settings: {json.dumps({k: v for k, v in old.meta.training.items()})})")
         gen.net.load_state_dict(old.net.state_dict())
