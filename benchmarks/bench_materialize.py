@@ -60,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dataset", default="cifar100")
     ap.add_argument("--dead-nodes", default="zeros", choices=("zeros", "prune"))
     ap.add_argument("--limit", type=int, default=0, help="only the first N cells (default: all 15,625)")
+    ap.add_argument("--stride", type=int, default=1, help="every k-th cell of the space (default 1: all)")
     ap.add_argument("--check-every", type=int, default=25, help="forward-check every k-th network (default 25)")
     ap.add_argument("--fast-init", action="store_true", help="measure the skip-Kaiming variant")
     args = ap.parse_args(argv)
@@ -70,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     macro = MacroConfig(dead_nodes=args.dead_nodes)
     build = (lambda c: fast_build(c, spec.name, macro)) if args.fast_init else (lambda c: build_network(c, spec.name,
                                                                                                         macro))
-    cells = list(all_cells())
+    cells = list(all_cells())[::args.stride]
     if args.limit:
         cells = cells[:args.limit]
     wall, cpu = [], []
