@@ -15,7 +15,6 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,8 +23,6 @@ from hwdiffnas.baselines.base import SearchMethod
 from hwdiffnas.errors import UserError
 from hwdiffnas.generator.conditions import HELP_REFERENCE_ARCHS, build_conditions, device_representation
 from hwdiffnas.space import Cell
-
-LATENCY_ASSET = "generator_latency.safetensors"
 
 
 # --- latency sources ----------------------------------------------------------------------------------
@@ -137,60 +134,7 @@ def device_from_rows(name: str, rows: dict[Cell, float], store: Any | None = Non
                          "estimate" if basis is None else "estimate(transfer)")
 
 
-# --- the shipped latency estimator (no benchmark store) ---------------------------------------------------
-def shipped_latency_path() -> Path:
-    from hwdiffnas.generator import default_checkpoint_path
-
-    return default_checkpoint_path().parent / LATENCY_ASSET
-
-
-def load_shipped_estimators(path: Path | None = None) -> dict[str, Any]:
-    """Per-device latency predictors shipped with the package: name → `LatencyPredictor` (features mode)."""
-    import json
-
-    from safetensors.numpy import load_file
-
-    from hwdiffnas.predictors.latency import LatencyPredictor
-
-    path = path or shipped_latency_path()
-    if not path.is_file():
-        return {}
-    try:
-        from safetensors import safe_open
-
-        with safe_open(str(path), framework="np") as fh:
-            meta = json.loads((fh.metadata() or {})["hwdiffnas.latency"])
-        arrays = load_file(str(path))
-    except Exception as exc:
-        raise UserError(f"{path}: cannot read the shipped latency predictors ({type(exc).__name__})") from exc
-    out = {}
-    for name, m in meta["devices"].items():
-        out[name] = LatencyPredictor(
-            feature_set=m["feature_set"], x_mean=arrays[f"{name}.x_mean"], x_scale=arrays[f"{name}.x_scale"],
-            coef=arrays[f"{name}.coef"], intercept=float(m["intercept"]), residuals=arrays[f"{name}.residuals"],
-            n_calib=int(m["n_calib"]), n_train=int(m["n_train"]), variance_const=float(m["variance_const"]),
-            info=dict(m.get("info", {})))
-    return out
-
-
-def save_shipped_estimators(predictors: dict[str, Any], path: Path) -> None:
-    """Write features-mode `LatencyPredictor`s to one safetensors file (arrays + JSON metadata, no pickle)."""
-    import json
-
-    from safetensors.numpy import save_file
-
-    arrays, meta = {}, {}
-    for name, p in predictors.items():
-        if p.offset is not None or p.variance is not None:
-            raise ValueError(f"predictor for {name} is not a features-mode, constant-variance model")
-        for k in ("x_mean", "x_scale", "coef", "residuals"):
-            arrays[f"{name}.{k}"] = np.ascontiguousarray(getattr(p, k), dtype=np.float64)
-        meta[name] = {"feature_set": p.feature_set, "intercept": p.intercept, "n_calib": p.n_calib,
-                      "n_train": p.n_train, "variance_const": p.variance_const,
-                      "info": {k: v for k, v in p.info.items() if isinstance(v, (int, float, str))}}
-    save_file(arrays, str(path), metadata={"hwdiffnas.latency": json.dumps({"version": 1, "devices": meta})})
-
-
+# --- shipped predictors (no benchmark store) ----------------------------------------------------------
 def shipped_predictors() -> Any | None:
     """The predictor bundle shipped in ``hwdiffnas/assets`` (`hwdiffnas.predictors.bundle`), or None if absent."""
     from hwdiffnas.predictors.bundle import assets_dir, default_bundle
@@ -201,11 +145,11 @@ def shipped_predictors() -> Any | None:
 
 
 def shipped_latency_estimators() -> dict[str, Any]:
-    """Latency predictors for store-less search: the predictor bundle's, else this module's own asset."""
+    """Latency predictors for store-less search, from the shipped predictor bundle (empty if it is absent)."""
     bundle = shipped_predictors()
-    if bundle is not None:
-        return {d: bundle.latency_predictor(d) for d in bundle.devices()}
-    return load_shipped_estimators()
+    if bundle is None:
+        return {}
+    return {d: bundle.latency_predictor(d) for d in bundle.devices()}
 
 
 def shipped_surrogate(dataset: str) -> Callable[[Sequence[Cell]], np.ndarray] | None:
@@ -221,13 +165,15 @@ def device_from_checkpoint(name: str, gen: Any, estimators: dict[str, Any]) -> D
     q = gen.device_quantiles_ms(name)
     dist = np.interp(np.linspace(0, 1, 2001), np.linspace(0, 1, q.size), q)  # (2001,) quantile function
     est = estimators.get(name)
+    if est is None:
+        raise UserError(f"no latency data for {name!r}: no benchmark store and no shipped latency predictor for it; "
+                        "import the benchmark data (hwdiffnas data import) or give --device-table FILE.csv")
 
     def estimate(cs: Sequence[Cell]) -> tuple[np.ndarray, np.ndarray]:
         point, _lo, hi = est.predict(list(cs), alpha=0.1)
         return point, hi
 
-    return DeviceLatency(name, gen.device_rep(name), dist, {}, "table", estimate if est is not None else None,
-                         "estimate")
+    return DeviceLatency(name, gen.device_rep(name), dist, {}, "table", estimate, "estimate")
 
 
 # --- the search -----------------------------------------------------------------------------------------
@@ -349,8 +295,8 @@ def run_search(gen: Any, device: DeviceLatency, budget_ms: float, dataset: str, 
     queried = [r for r in results if r.accuracy_source not in ("none", "surrogate")]
     rest = [r for r in results if r.accuracy_source in ("none", "surrogate")]
     queried.sort(key=lambda r: (-(r.accuracy or 0.0), r.latency_ms))
-    # picks flagged as possibly over the budget go after the safe ones
-    rest.sort(key=lambda r: r.may_exceed_budget)
+    # not looked up: safe picks first, then by surrogate accuracy where there is one, else by generator frequency
+    rest.sort(key=lambda r: (r.may_exceed_budget, -(r.accuracy if r.accuracy is not None else 0.0), -r.samples))
     notes = []
     if not results:
         notes.append("no sampled cell fits the budget; try more --samples or a larger budget")
