@@ -33,6 +33,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,7 @@ from hwdiffnas.errors import MissingBackendError, UserError
 from hwdiffnas.remote.validate import FORMATS, SUFFIX, ModelRejected, check_name, safe_child, validate_model
 
 MIN_TOKEN_CHARS = 16
+UNAUTHENTICATED_DRAIN_BYTES = 1 << 20  # a request without a valid token is read no further than this
 WORKER_ARGV = (sys.executable, "-m", "hwdiffnas.remote.worker")
 
 
@@ -166,6 +168,10 @@ class Agent:
         self.counts = {"accepted": 0, "ok": 0, "failed": 0, "rejected": 0, "timeout": 0}
         self._ids = itertools.count(1)
         self._token = config.token.encode("utf-8")
+        # Uploads are read and validated one at a time, on one dedicated thread: at most one model is held in
+        # memory for validation, and the allocator keeps one extra arena instead of one per pool thread.
+        self.upload_gate = asyncio.Semaphore(1)
+        self.validator = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hwdiffnas-validate")
 
     # --- lifecycle -----------------------------------------------------------------------------------
     async def startup(self) -> None:
@@ -179,6 +185,7 @@ class Agent:
         self.closing = True
         async with self.lock:  # let a running measurement finish
             await self.worker.stop()
+        self.validator.shutdown(wait=True)
         shutil.rmtree(self.jobs_dir, ignore_errors=True)
 
     # --- helpers -------------------------------------------------------------------------------------
@@ -284,21 +291,37 @@ def create_app(config: AgentConfig) -> Any:
                 raise ModelRejected(f"bad Content-Length {declared!r}", status=400) from exc
             if n > limit:
                 raise ModelRejected(f"upload of {n} bytes is over the limit of {limit} bytes", status=413)
-        chunks: list[bytes] = []
-        total = 0
+        buf = bytearray()
         async for chunk in request.stream():
-            total += len(chunk)
-            if total > limit:
+            if len(buf) + len(chunk) > limit:
                 raise ModelRejected(f"upload is over the limit of {limit} bytes", status=413)
-            chunks.append(chunk)
-        return b"".join(chunks)
+            buf += chunk
+        return bytes(buf)
+
+    async def drain(request: Request, limit: int) -> None:
+        """Read and drop an unread request body (up to ``limit`` bytes) so the client gets to read our answer
+        instead of a reset connection; larger bodies are not read (the connection is closed)."""
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            return
+        total = 0
+        try:
+            async for chunk in request.stream():
+                total += len(chunk)
+                if total > limit:
+                    return
+        except ClientDisconnect:
+            return
 
     async def profile(request: Request) -> JSONResponse:
         if not agent.authorized(request.headers.get("authorization")):
+            await drain(request, UNAUTHENTICATED_DRAIN_BYTES)
             return unauthorized()
         if agent.closing:
+            await drain(request, config.max_upload_bytes)
             return error(503, "agent is shutting down")
         q = request.query_params
+        body_read = False
         try:
             fmt = q.get("format", "onnx")
             if fmt not in FORMATS:
@@ -324,10 +347,16 @@ def create_app(config: AgentConfig) -> Any:
             if settings["precision"] not in ("fp32", "fp16", "int8"):
                 raise ModelRejected(f"precision {settings['precision']!r} not one of fp32, fp16, int8", status=400)
             if agent.waiting >= config.max_queue:
+                await drain(request, config.max_upload_bytes)
                 return error(503, f"queue full ({config.max_queue} jobs waiting); retry later", **{"Retry-After": "5"})
-            data = await read_body(request, config.max_upload_bytes)
-            check = await asyncio.to_thread(validate_model, data, fmt, config.max_upload_bytes)
+            async with agent.upload_gate:
+                body_read = True
+                data = await read_body(request, config.max_upload_bytes)
+                check = await asyncio.get_running_loop().run_in_executor(
+                    agent.validator, validate_model, data, fmt, config.max_upload_bytes)
         except ModelRejected as exc:
+            if not body_read:
+                await drain(request, config.max_upload_bytes)
             return error(exc.status, str(exc))
         except ClientDisconnect:
             return error(400, "client disconnected during upload")
