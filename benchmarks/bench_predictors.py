@@ -13,6 +13,8 @@ Parts (CIFAR-100 NATS column for accuracy; connected cells only):
   (``spread``, what a campaign can do before measuring); scores on all remaining connected cells; plus the
   error of the predicted quantile map at the 25/50/75 % budgets. ``--grid-out`` also runs the five grid devices
   with all five left out of the basis.
+- ``vectors``: for the grid devices, the mean |difference| between the device vector of a 20-row transfer
+  predictor and (a) the table's own vector, (b) the full-table feature predictor's vector.
 - ``accuracy``: surrogate vs the issue-5 baseline (scikit-learn random forest on one-hot ops) at 1/5/10 %
   labels (3 seeds) and 100 % (in-sample and 2-fold CV): held-out Spearman, and the regret of a
   surrogate-only search that queries its top-10 feasible cells on the grid (pixel3, raspi4, jetson-nano-fp16,
@@ -160,6 +162,30 @@ def part_newdev(ctx: Ctx, log, reps: int, grid_out: bool) -> dict:
     if grid_out:
         for dev in GRID:
             out["grid_out"][dev] = newdev_eval(ctx, dev, GRID, reps, log)
+    return out
+
+
+def part_vectors(ctx: Ctx, log, reps: int) -> dict:
+    """Device vector of a 20-row transfer predictor vs the table's vector and the full-table predictor's."""
+    from hwdiffnas.predictors import device_vector
+
+    out = {}
+    for dev in GRID:
+        basis = build_transfer_basis(ctx.cells, {d: ctx.lat[d] for d in ctx.devices if d != dev}, rank=24)
+        y = ctx.lat[dev]
+        pool = np.flatnonzero(ctx.ok(dev))
+        table_vec = device_vector(dict(zip(ctx.cells, y)))
+        full_vec = device_vector(fit_latency_predictor(ctx.cells, y))
+        d_table, d_full = [], []
+        for rep in range(reps):
+            pick = np.random.default_rng(rep).choice(pool, 20, replace=False)
+            v = device_vector(fit_latency_predictor([ctx.cells[i] for i in pick], y[pick], basis=basis))
+            d_table.append(float(np.abs(v - table_vec).mean()))
+            d_full.append(float(np.abs(v - full_vec).mean()))
+        out[dev] = {"to_table": float(np.mean(d_table)), "to_full_predictor": float(np.mean(d_full)),
+                    "full_predictor_to_table": float(np.abs(full_vec - table_vec).mean()), "reps": reps}
+        log(f"vectors {dev}: 20-row vs table {out[dev]['to_table']:.3f}, vs full predictor "
+            f"{out[dev]['to_full_predictor']:.3f}, full predictor vs table {out[dev]['full_predictor_to_table']:.3f}")
     return out
 
 
@@ -311,7 +337,7 @@ def markdown(out_dir: Path) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data-dir")
-    ap.add_argument("--part", default="all", choices=("features", "tables", "newdev", "accuracy", "all"))
+    ap.add_argument("--part", default="all", choices=("features", "tables", "newdev", "vectors", "accuracy", "all"))
     ap.add_argument("--reps", type=int, default=3, help="repeats per new-device setting")
     ap.add_argument("--seeds", type=int, default=3, help="label-subset seeds for the accuracy part")
     ap.add_argument("--grid-out", action="store_true", help="also leave all five grid devices out of the basis")
@@ -330,7 +356,7 @@ def main() -> None:
     if not args.data_dir:
         ap.error("--data-dir is required unless --markdown")
     ctx = Ctx(args.data_dir)
-    parts = ("features", "tables", "newdev", "accuracy") if args.part == "all" else (args.part,)
+    parts = ("features", "tables", "newdev", "vectors", "accuracy") if args.part == "all" else (args.part,)
     for part in parts:
         if part == "features":
             result = part_features(ctx, log)
@@ -338,6 +364,8 @@ def main() -> None:
             result = part_tables(ctx, log)
         elif part == "newdev":
             result = part_newdev(ctx, log, args.reps, args.grid_out)
+        elif part == "vectors":
+            result = part_vectors(ctx, log, max(args.reps, 5))
         else:
             result = part_accuracy(ctx, log, args.seeds)
         out_path = Path(args.out_dir) / f"predictors_{part}.json"
