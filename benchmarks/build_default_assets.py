@@ -1,10 +1,10 @@
 """Rebuild the generator checkpoint `hwdiffnas search` ships (``hwdiffnas/assets/generator_default.safetensors``).
 
     .venv/bin/python benchmarks/build_default_assets.py --data-dir DIR [--steps 4000] [--seed 0]
-        [--out hwdiffnas/assets]
+        [--p-top 0.8] [--p-best 0.5] [--out hwdiffnas/assets]
 
 Trains on every device of the store with the HELP reference-cell latencies, CIFAR-100 NATS accuracies, all labels
-(the same as ``hwdiffnas --data-dir DIR train --steps 4000 -o hwdiffnas/assets/generator_default.safetensors``), then
+(``hwdiffnas train`` with these example-mix settings), then
 drops the optimizer-state sidecar. Training resumes if interrupted: rerun the same command. The latency predictors
 and accuracy surrogates the store-less search uses are the predictor bundle, rebuilt by
 ``benchmarks/build_predictor_assets.py``.
@@ -24,6 +24,8 @@ def main() -> None:
     ap.add_argument("--data-dir", required=True)
     ap.add_argument("--steps", type=int, default=4000)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--p-top", type=float, default=0.8, help="share of examples drawn among the best fitting cells")
+    ap.add_argument("--p-best", type=float, default=0.5, help="share of those that are the single best fitting cell")
     ap.add_argument("--out", default=str(REPO / "hwdiffnas" / "assets"))
     args = ap.parse_args()
 
@@ -38,7 +40,7 @@ def main() -> None:
     with open_store(args.data_dir) as store:
         tables = TrainingTables.from_store(store, ("cifar100",), None)
     t0 = time.perf_counter()
-    train(tables, ckpt, TrainConfig(steps=args.steps, seed=args.seed))
+    train(tables, ckpt, TrainConfig(steps=args.steps, seed=args.seed, p_top=args.p_top, p_best=args.p_best))
     print(f"generator trained in {time.perf_counter() - t0:.0f} s (this run)")
     gen = Generator.load(ckpt)
     print(f"{len(gen.meta.devices)} devices, {gen.meta.step} steps, train_seconds {gen.meta.training['train_seconds']}")

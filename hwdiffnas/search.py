@@ -255,21 +255,31 @@ def run_search(gen: Any, device: DeviceLatency, budget_ms: float, dataset: str, 
     u = device.budget_quantile(budget_ms)
     # budget sweep: samples are spread over the quantiles [u·(1 − margin), u], i.e. "the best cell under a budget a
     # little below the asked one" — safer on the budget and more diverse where the model is unsure of the boundary
-    u_lo = max(1.0 / device.connected_sorted_ms.size, u * (1.0 - settings.quantile_margin))
-    u_cond = np.linspace(u, u_lo, settings.samples) if settings.quantile_margin > 0 else np.array([u])
-    cond = build_conditions(gen.meta.datasets, dataset, 1.0, device.rep, u_cond)
     guidance = Guidance(mode=settings.guidance, scale=settings.scale,
                         adaptive_fraction=settings.adaptive_fraction)
+    notes: list[str] = []
     ts = time.perf_counter()
-    ops = gen.sample(cond, settings.samples, steps=settings.steps, guidance=guidance, seed=settings.seed)
+    margin = settings.quantile_margin
+    for attempt in range(2):
+        u_lo = max(1.0 / device.connected_sorted_ms.size, u * (1.0 - margin))
+        u_cond = np.linspace(u, u_lo, settings.samples) if margin > 0 else np.array([u])
+        cond = build_conditions(gen.meta.datasets, dataset, 1.0, device.rep, u_cond)
+        ops = gen.sample(cond, settings.samples, steps=settings.steps, guidance=guidance,
+                         seed=settings.seed + attempt)
+        cells = [Cell(tuple(int(x) for x in row)) for row in ops]
+        counts = Counter(cells)
+        uniq = list(counts)
+        point, upper, source = device.latencies(uniq)
+        connected = [c.is_connected for c in uniq]
+        fits = np.array([conn and np.isfinite(p) and p <= budget_ms for conn, p in zip(connected, point)])
+        if fits.any() or attempt == 1:
+            break
+        # nothing fits (typically a device known only from a few rows, whose representation is an estimate):
+        # sample again over the budget quantiles [u/2, u]
+        margin = 0.5
+        notes.append("no sample fitted the budget; resampled over budget quantiles down to half the asked one")
     sample_seconds = time.perf_counter() - ts
-    cells = [Cell(tuple(int(x) for x in row)) for row in ops]
-    counts = Counter(cells)
-    uniq = list(counts)
-    point, upper, source = device.latencies(uniq)
     n = max(1, len(cells))
-    connected = [c.is_connected for c in uniq]
-    fits = np.array([conn and np.isfinite(p) and p <= budget_ms for conn, p in zip(connected, point)])
     feasible_fraction = sum(counts[c] for c, f in zip(uniq, fits) if f) / n
     novelty = None
     if labelled is not None and uniq:
@@ -297,7 +307,6 @@ def run_search(gen: Any, device: DeviceLatency, budget_ms: float, dataset: str, 
     queried.sort(key=lambda r: (-(r.accuracy or 0.0), r.latency_ms))
     # not looked up: safe picks first, then by surrogate accuracy where there is one, else by generator frequency
     rest.sort(key=lambda r: (r.may_exceed_budget, -(r.accuracy if r.accuracy is not None else 0.0), -r.samples))
-    notes = []
     if not results:
         notes.append("no sampled cell fits the budget; try more --samples or a larger budget")
     return SearchReport(
