@@ -28,7 +28,7 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=500)
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--guidance", default="joint")
-    ap.add_argument("--scale", type=float, default=2.0)
+    ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--adaptive", type=float, default=0.0)
     ap.add_argument("--margin", type=float, default=0.0)
     ap.add_argument("--devices", nargs="*", default=None)

@@ -227,7 +227,7 @@ class SearchSettings:
     seed: int = 0
     steps: int = 20
     guidance: str = "joint"
-    scale: float = 2.0
+    scale: float = 1.0
     adaptive_fraction: float = 0.0
     quantile_margin: float = 0.0
 
@@ -324,7 +324,7 @@ class DiffusionSearch(SearchMethod):
     name = "diffusion"
 
     def __init__(self, checkpoint: str | None = None, samples: int = 500, steps: int = 20,
-                 guidance: str = "joint", scale: float = 2.0, adaptive_fraction: float = 0.0,
+                 guidance: str = "joint", scale: float = 1.0, adaptive_fraction: float = 0.0,
                  quantile_margin: float = 0.0) -> None:
         from hwdiffnas.generator import default_checkpoint_path
         from hwdiffnas.generator.model import Generator

@@ -26,7 +26,8 @@ def register(subparsers: argparse._SubParsersAction, parents: list[argparse.Argu
     p.add_argument("--checkpoint", metavar="CKPT", help="generator checkpoint (default: the shipped one)")
     p.add_argument("--steps", type=int, default=20, help="denoising steps (default 20)")
     p.add_argument("--guidance", choices=("joint", "per-condition", "none"), default="joint")
-    p.add_argument("--guidance-scale", type=float, default=2.0, metavar="W")
+    p.add_argument("--guidance-scale", type=float, default=1.0, metavar="W",
+                   help="classifier-free guidance scale w (default 1)")
     p.add_argument("--adaptive-guidance", type=float, default=0.0, metavar="FRAC",
                    help="skip the unconditional pass in the last FRAC of the steps (0 = never)")
     p.add_argument("--export", metavar="DIR", help="export the returned cells to ONNX in DIR")
