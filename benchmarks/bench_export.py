@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 from hwdiffnas.deploy import model_for, prepare_network, torch_threads, validate_export
-from hwdiffnas.interfaces import ProfileSettings, host_description
+from hwdiffnas.interfaces import ProfileSettings, cpu_pinning, host_description
 from hwdiffnas.plugins import get_exporter, get_profiler
 from hwdiffnas.space import Cell, all_cells
 
@@ -57,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--runs", type=int, default=50)
+    ap.add_argument("--pin-cpus", default="auto", help="auto | none | CPU list (see ProfileSettings.pin_cpus)")
     ap.add_argument("--runtimes", default="onnxruntime,openvino,torch", help="'' = skip the repeatability part")
     ap.add_argument("--ov-direct", type=int, default=0, metavar="N",
                     help="also time OpenVINO's PyTorch front end (ov.convert_model on the module) on N cells")
@@ -109,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.runtimes:
             return 0
         cell = Cell.parse(args.arch)
-        settings = ProfileSettings(warmup=args.warmup, runs=args.runs, threads=1)
+        settings = ProfileSettings(warmup=args.warmup, runs=args.runs, threads=1, pin_cpus=args.pin_cpus)
         print(f"\nrepeatability: {cell.arch_str}, {args.repeats} measurements of {args.warmup} warm-up + "
               f"{args.runs} runs, 1 thread")
         net, meta = prepare_network(cell)
@@ -118,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
             sub = tmp / f"rep-{runtime}"
             sub.mkdir()
             model = model_for(prof, net, meta, sub)
-            medians = [prof.profile(model, settings).median_ms for _ in range(args.repeats)]
+            with cpu_pinning(settings):
+                medians = [prof.profile(model, settings).median_ms for _ in range(args.repeats)]
             cv = statistics.pstdev(medians) / statistics.fmean(medians)
             print(f"{runtime:12s} medians {', '.join(f'{m:.2f}' for m in medians)} ms -> CV {100 * cv:.1f} % "
                   f"({'meets' if cv <= 0.03 else 'misses'} ≤ 3 %)", flush=True)

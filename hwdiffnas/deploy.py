@@ -34,6 +34,7 @@ from hwdiffnas.interfaces import (
     ProfileSettings,
     TorchModel,
     ValidationReport,
+    cpu_pinning,
     validation_tolerance,
 )
 from hwdiffnas.materialize import MacroConfig, NetworkInfo, build_network, dataset_spec, network_info
@@ -280,4 +281,5 @@ def profile_cell(cell: Cell, runtime: str, settings: ProfileSettings | None = No
         raise UserError(f"cannot write to {workdir}: {exc.strerror or exc}") from exc
     with tmp as folder:
         model = model_for(profiler, net, meta, Path(folder))
-        return profiler.profile(model, settings)
+        with cpu_pinning(settings):
+            return profiler.profile(model, settings)

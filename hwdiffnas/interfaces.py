@@ -11,7 +11,8 @@ import numbers
 import platform
 import statistics
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -146,6 +147,7 @@ class ProfileSettings:
     runs: int = 50
     threads: int = 1
     precision: str = "fp32"
+    pin_cpus: str = "auto"  # "auto" | "none" | a CPU list such as "1" or "0-3,6"
 
     def __post_init__(self) -> None:
         from hwdiffnas.errors import UserError
@@ -153,6 +155,66 @@ class ProfileSettings:
         if self.warmup < 0 or self.runs < 1 or self.threads < 1:
             raise UserError(f"need warmup ≥ 0, runs ≥ 1, threads ≥ 1; got {self.warmup}, {self.runs}, "
                             f"{self.threads}")
+        if self.pin_cpus not in ("auto", "none"):
+            parse_cpu_list(self.pin_cpus)
+
+
+def parse_cpu_list(text: str) -> tuple[int, ...]:
+    """CPU ids from a list such as ``"1"``, ``"0-3"`` or ``"0-1,6"``."""
+    from hwdiffnas.errors import UserError
+
+    cpus: set[int] = set()
+    try:
+        for part in text.split(","):
+            lo, _, hi = part.strip().partition("-")
+            first, last = int(lo), int(hi) if hi else int(lo)
+            if first < 0 or last < first:
+                raise ValueError
+            cpus.update(range(first, last + 1))
+    except ValueError:
+        raise UserError(f"bad CPU list {text!r}; use e.g. '1', '0-3' or '0-1,6' (or 'auto', 'none')") from None
+    return tuple(sorted(cpus))
+
+
+def pinned_cpus(settings: ProfileSettings) -> tuple[int, ...] | None:
+    """The CPUs a measurement is pinned to, or None for no pinning.
+
+    ``auto`` pins when the measurement uses fewer threads than the CPUs this process may run on: to the last
+    ``threads`` of them (CPU 0 usually serves more interrupts). Pinning keeps the measuring thread (and the
+    runtime's worker threads, created after it) from migrating between cores, the main source of run-to-run
+    spread on small hosts (docs/benchmarks.md: CV of the median 13–17 % unpinned vs < 1 % pinned, 2-core host).
+    """
+    import os
+
+    if settings.pin_cpus == "none" or not hasattr(os, "sched_getaffinity"):
+        return None
+    allowed = sorted(os.sched_getaffinity(0))
+    if settings.pin_cpus == "auto":
+        return tuple(allowed[-settings.threads:]) if settings.threads < len(allowed) else None
+    from hwdiffnas.errors import UserError
+
+    wanted = parse_cpu_list(settings.pin_cpus)
+    outside = sorted(set(wanted) - set(allowed))
+    if outside:
+        raise UserError(f"cannot pin to CPU(s) {outside}: this process may run on {allowed}")
+    return wanted
+
+
+@contextmanager
+def cpu_pinning(settings: ProfileSettings) -> Iterator[tuple[int, ...] | None]:
+    """Run the enclosed measurement on `pinned_cpus` (the calling thread and threads it creates); restore after."""
+    import os
+
+    cpus = pinned_cpus(settings)
+    if cpus is None:
+        yield None
+        return
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, cpus)
+    try:
+        yield cpus
+    finally:
+        os.sched_setaffinity(0, before)
 
 
 @dataclass(frozen=True)

@@ -84,3 +84,26 @@ def test_latency_stats_from_known_samples():
     assert s.p90_ms == pytest.approx(4.6)
     assert s.std_ms == pytest.approx(math.sqrt(2.0)) and s.cv == pytest.approx(math.sqrt(2.0) / 3.0)
     assert "samples_ms" not in s.to_dict() and s.to_dict(with_samples=True)["samples_ms"] == [4.0, 1.0, 3.0, 2.0, 5.0]
+
+
+def test_cpu_pinning_rules(monkeypatch):
+    import os
+
+    from hwdiffnas.interfaces import cpu_pinning, parse_cpu_list, pinned_cpus
+
+    assert parse_cpu_list("0-2,5") == (0, 1, 2, 5)
+    with pytest.raises(UserError, match="bad CPU list"):
+        ProfileSettings(pin_cpus="x-1")
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    assert pinned_cpus(ProfileSettings(threads=1)) == (3,)
+    assert pinned_cpus(ProfileSettings(threads=2)) == (2, 3)
+    assert pinned_cpus(ProfileSettings(threads=4)) is None
+    assert pinned_cpus(ProfileSettings(pin_cpus="none")) is None
+    assert pinned_cpus(ProfileSettings(pin_cpus="0-1")) == (0, 1)
+    with pytest.raises(UserError, match="may run on"):
+        pinned_cpus(ProfileSettings(pin_cpus="7"))
+    calls = []
+    monkeypatch.setattr(os, "sched_setaffinity", lambda pid, cpus: calls.append(set(cpus)))
+    with cpu_pinning(ProfileSettings(threads=1)) as cpus:
+        assert cpus == (3,)
+    assert calls == [{3}, {0, 1, 2, 3}]  # pinned, then restored

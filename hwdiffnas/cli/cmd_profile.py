@@ -28,6 +28,9 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--threads", type=int, default=1, metavar="N", help="inference threads (default 1)")
     p.add_argument("--warmup", type=int, default=10, metavar="N", help="untimed warm-up runs (default 10)")
     p.add_argument("--runs", type=int, default=50, metavar="N", help="timed runs (default 50)")
+    p.add_argument("--pin-cpus", default="auto", metavar="CPUS",
+                   help="pin the measurement to CPUs: auto (the last N CPUs when --threads N leaves some free), "
+                        "none, or a list such as 1 or 0-3")
     p.add_argument("--samples", action="store_true", help="include every timed run in the JSON output")
     # --- remote route (on-device profiling, hwdiffnas.remote) ---
     p.add_argument("--remote", metavar="URL", help="time it elsewhere: http(s)://HOST:PORT (a profiling agent, "
@@ -40,7 +43,7 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
 def settings_from_args(args: argparse.Namespace) -> ProfileSettings:
     from hwdiffnas.interfaces import ProfileSettings
 
-    return ProfileSettings(warmup=args.warmup, runs=args.runs, threads=args.threads)
+    return ProfileSettings(warmup=args.warmup, runs=args.runs, threads=args.threads, pin_cpus=args.pin_cpus)
 
 
 def measure(args: argparse.Namespace, cell: Cell, settings: ProfileSettings) -> LatencyStats:

@@ -42,7 +42,7 @@ def runtimes_info() -> dict[str, dict[str, Any]]:
 
 def profile_file(req: dict[str, Any]) -> dict[str, Any]:
     """Time the model file named in ``req`` with the requested runtime; returns LatencyStats as a dict."""
-    from hwdiffnas.interfaces import ExportedModel, ModelMetadata, ProfileSettings
+    from hwdiffnas.interfaces import ExportedModel, ModelMetadata, ProfileSettings, cpu_pinning
     from hwdiffnas.plugins import get_profiler
 
     runtime = str(req["runtime"])
@@ -56,7 +56,8 @@ def profile_file(req: dict[str, Any]) -> dict[str, Any]:
     if prof.model_format != fmt:
         raise RuntimeError(f"runtime {runtime!r} loads {prof.model_format!r} models, not {fmt!r}")
     settings = ProfileSettings(warmup=int(req.get("warmup", 10)), runs=int(req.get("runs", 50)),
-                               threads=int(req.get("threads", 1)), precision=str(req.get("precision", "fp32")))
+                               threads=int(req.get("threads", 1)), precision=str(req.get("precision", "fp32")),
+                               pin_cpus=str(req.get("pin_cpus", "auto")))
     props = {str(k): str(v) for k, v in (req.get("metadata") or {}).items()}
     shape = tuple(int(d) for d in req.get("input_shape") or ())
     try:
@@ -69,7 +70,8 @@ def profile_file(req: dict[str, Any]) -> dict[str, Any]:
         meta = ModelMetadata(meta.arch_str, meta.dataset, shape, meta.tool_version, meta.dead_nodes, meta.extra)
     path = Path(req["model"])
     exported = ExportedModel(path=path, format=fmt, metadata=meta, files=(path,))
-    stats = prof.profile(exported, settings)
+    with cpu_pinning(settings):
+        stats = prof.profile(exported, settings)
     return stats.to_dict(with_samples=bool(req.get("samples", True)))
 
 
