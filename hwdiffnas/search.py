@@ -94,12 +94,13 @@ def device_from_table(name: str, cells: Sequence[Cell], latency_ms: np.ndarray, 
     return DeviceLatency(name, rep, np.sort(lat[ok]), table, source)
 
 
-def device_from_rows(name: str, rows: dict[Cell, float], store: Any | None = None) -> DeviceLatency:
+def device_from_rows(name: str, rows: dict[Cell, float], store: Any | None = None,
+                     row_source: str = "imported") -> DeviceLatency:
     """A device known from a few measured rows (``--device-table``): the rows are exact, the rest estimated.
 
     The estimate is the latency predictor fitted on the rows (with the other devices' tables as a transfer basis
     when a benchmark store is present); its predicted latencies give the reference-cell representation and the
-    connected-cell distribution that turns a budget into a quantile.
+    connected-cell distribution that turns a budget into a quantile. ``row_source`` labels the rows' latencies.
     """
     from hwdiffnas.predictors.latency import build_transfer_basis, connected_mask, fit_latency_predictor
 
@@ -130,7 +131,7 @@ def device_from_rows(name: str, rows: dict[Cell, float], store: Any | None = Non
         point, _lo, hi = pred.predict(list(cs), alpha=0.1)
         return point, hi
 
-    return DeviceLatency(name, device_representation(ref), dist, dict(rows), "imported", estimate,
+    return DeviceLatency(name, device_representation(ref), dist, dict(rows), row_source, estimate,
                          "estimate" if basis is None else "estimate(transfer)")
 
 

@@ -241,3 +241,30 @@ def test_diffusion_method_in_harness(nb201_store) -> None:
     assert all(task.feasible[p.index] for p in picks)
     assert picks[0].observed_accuracy <= best["accuracy"]
     assert method.describe()["method"] == "diffusion"
+
+
+def test_search_on_campaign_measured_device(capsys: pytest.CaptureFixture, nb201_data_dir: Path, nb201_store,
+                                            tmp_path: Path) -> None:
+    """A device known only from measurements in the store (as a campaign leaves it) is searchable by name."""
+    import shutil
+
+    from hwdiffnas.benchmark import open_store
+
+    data_dir = tmp_path / "data"
+    shutil.copytree(nb201_data_dir, data_dir)
+    lat = nb201_store.latency("pi5-litert")
+    cells = nb201_store.cells()
+    conn = np.flatnonzero(nb201_store.connected() & np.isfinite(lat))
+    pick = conn[np.argsort(lat[conn])][np.linspace(0, conn.size - 1, 30).astype(int)]
+    store = open_store(data_dir)
+    for i in pick:
+        store.record_measurement("local-cpu", "run-1", cells[i], median_ms=float(lat[i]), runtime="onnxruntime")
+    store.close()
+    out = _run_json(capsys, ["--data-dir", str(data_dir), "search", "--device", "local-cpu", "--budget", "p50",
+                             "--samples", "80", "--queries", "3", "--json"])
+    assert out["device"] == "local-cpu" and out["results"]
+    sources = {r["latency_source"] for r in out["results"]}
+    assert all(s.startswith("measured:") or s == "estimate(transfer)" for s in sources), sources
+    for r in out["results"]:
+        if r["latency_source"].startswith("measured"):
+            assert r["latency_ms"] <= out["budget_ms"]

@@ -57,6 +57,10 @@ def _open_store_or_none(data_dir: str | None) -> tuple[Any, str]:
 
 def resolve_device(args: argparse.Namespace, gen: Any, store: Any) -> Any:
     """The `DeviceLatency` for ``--device`` / ``--device-table``."""
+    import math
+
+    import numpy as np
+
     from hwdiffnas.benchmark import load_device_table
     from hwdiffnas.devices import default_registry
     from hwdiffnas.errors import UserError
@@ -75,6 +79,12 @@ def resolve_device(args: argparse.Namespace, gen: Any, store: Any) -> Any:
     reg = default_registry()
     name = reg.get(args.device).name if args.device in reg else args.device
     if store is not None and name in store.latency_devices():
+        lat = store.latency(name)
+        connected = store.connected()
+        if np.count_nonzero(np.isfinite(lat) & connected) < 0.9 * np.count_nonzero(connected):
+            # a measured device (campaign or partial table): measured rows exact, the other cells estimated
+            rows = {c: float(v) for c, v in zip(store.cells(), lat) if math.isfinite(v)}
+            return device_from_rows(name, rows, store, row_source=f"measured:{store.latency_source(name)}")
         fallback = gen.device_rep(name) if name in gen.meta.devices else None
         return device_from_table(name, store.cells(), store.latency(name), store.connected(),
                                  f"table:{store.latency_source(name)}", fallback)
