@@ -27,25 +27,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hwdiffnas.predictors.device import HELP_REFERENCE_ARCHS
+
 GROUPS: tuple[str, ...] = ("accuracy", "device", "latency")
 """Condition groups, in the order of the ``present`` mask columns."""
-
-HELP_REFERENCE_INDICES: tuple[int, ...] = (11982, 431, 55, 9, 14451, 8636, 9881, 13479, 6196, 1462)
-"""NB201 indices of HELP's ten reference cells (``hardware_embedding_index.pt``)."""
-
-HELP_REFERENCE_ARCHS: tuple[str, ...] = (
-    "|avg_pool_3x3~0|+|none~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|skip_connect~2|",
-    "|nor_conv_3x3~0|+|none~0|skip_connect~1|+|none~0|none~1|skip_connect~2|",
-    "|skip_connect~0|+|skip_connect~0|avg_pool_3x3~1|+|none~0|skip_connect~1|none~2|",
-    "|avg_pool_3x3~0|+|none~0|none~1|+|skip_connect~0|none~1|nor_conv_3x3~2|",
-    "|none~0|+|nor_conv_1x1~0|none~1|+|nor_conv_3x3~0|nor_conv_1x1~1|nor_conv_1x1~2|",
-    "|skip_connect~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|none~1|nor_conv_3x3~2|",
-    "|nor_conv_3x3~0|+|avg_pool_3x3~0|skip_connect~1|+|none~0|nor_conv_1x1~1|avg_pool_3x3~2|",
-    "|skip_connect~0|+|nor_conv_3x3~0|nor_conv_1x1~1|+|avg_pool_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|",
-    "|avg_pool_3x3~0|+|none~0|skip_connect~1|+|none~0|nor_conv_1x1~1|avg_pool_3x3~2|",
-    "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|",
-)
-"""Their arch strings (same order), so the representation needs no index file."""
 
 DEVICE_DIM = len(HELP_REFERENCE_ARCHS) + 1
 FOURIER_BANDS = 4
