@@ -21,6 +21,7 @@ import numpy as np
 from hwdiffnas.baselines.base import SearchTask, get_method
 from hwdiffnas.benchmark import QueryOracle, Store, latency_for, oracle, pareto_front, parse_budget
 from hwdiffnas.errors import UserError
+from hwdiffnas.jsonable import to_jsonable
 
 HELP_GRID: dict[str, tuple[str, ...]] = {
     "fpga": ("4ms", "5ms", "6ms"),
@@ -224,22 +225,12 @@ def pareto_plot(store: Store, result: dict[str, Any], path: Path, device_table: 
     return path
 
 
-def _clean(obj: Any) -> Any:
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    return obj
-
-
 def write_outputs(store: Store, result: dict[str, Any], out_dir: Path, stem: str = "bench",
                   device_table: str | Path | None = None, plot: bool = True) -> dict[str, Path]:
     """Write ``<stem>.json``, ``<stem>.md`` and (with ``plot``) ``<stem>_pareto.png`` into ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"json": out_dir / f"{stem}.json", "markdown": out_dir / f"{stem}.md"}
-    paths["json"].write_text(json.dumps(_clean(result), indent=1) + "\n")
+    paths["json"].write_text(json.dumps(to_jsonable(result), indent=1) + "\n")
     paths["markdown"].write_text(markdown_table(result))
     if plot:
         paths["png"] = pareto_plot(store, result, out_dir / f"{stem}_pareto.png", device_table)

@@ -3,27 +3,16 @@
 from __future__ import annotations
 
 import json
-import math
 import sys
 from collections.abc import Sequence
 from typing import Any
 
-
-def _clean(obj: Any) -> Any:
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    if hasattr(obj, "__fspath__"):
-        return str(obj)
-    return obj
+from hwdiffnas.jsonable import to_jsonable
 
 
 def print_json(obj: Any) -> None:
     """Write ``obj`` as JSON (NaN/inf become null) on stdout."""
-    json.dump(_clean(obj), sys.stdout, indent=2)
+    json.dump(to_jsonable(obj), sys.stdout, indent=2)
     sys.stdout.write("\n")
 
 
