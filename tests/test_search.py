@@ -268,3 +268,20 @@ def test_search_on_campaign_measured_device(capsys: pytest.CaptureFixture, nb201
     for r in out["results"]:
         if r["latency_source"].startswith("measured"):
             assert r["latency_ms"] <= out["budget_ms"]
+
+
+def test_search_exports_and_profiles_its_top_picks(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
+    """--export writes a validated ONNX file per returned cell, carrying that cell; --profile measures it."""
+    from hwdiffnas.plugins import get_exporter
+
+    out_dir = tmp_path / "picks"
+    out = _run_json(capsys, ["search", "--device", "pixel3", "--budget", "10ms", "--samples", "40", "--top", "2",
+                             "--export", str(out_dir), "--profile", "onnxruntime", "--json"])
+    assert 1 <= len(out["results"]) <= 2
+    onnx = get_exporter("onnx")
+    for r in out["results"]:
+        path = Path(r["export_path"])
+        assert path.is_file() and path.parent == out_dir and path.suffix == ".onnx"
+        assert onnx.read_metadata(path).arch_str == r["arch_str"]
+        assert r["measured_runtime"] == "onnxruntime"
+        assert 0 < r["measured_ms"] < 10_000
