@@ -110,16 +110,29 @@ def validation_tolerance(reference_outputs: Sequence[float] | float, rel: float 
     return rel * max(1.0, float(peak))
 
 
+def modules_importable(names: Sequence[str]) -> tuple[bool, str]:
+    """(True, "") when every module in ``names`` imports; else (False, the first import error)."""
+    import importlib
+
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            return False, str(exc)
+    return True, ""
+
+
 class Exporter(ABC):
     """Turns a torch network into a deployable file and can run that file back for validation."""
 
     name: str = ""  # format name used on the command line
     extra: str = ""  # pip extra that installs its runtime ("" = core dependency)
     description: str = ""
+    requires: tuple[str, ...] = ()  # modules the backend imports; `available` checks them
 
     def available(self) -> tuple[bool, str]:
         """Whether the backend is importable here; the reason when it is not."""
-        return True, ""
+        return modules_importable(self.requires)
 
     @abstractmethod
     def export(self, model: nn.Module, example_input: Any, out_dir: Path,
@@ -328,9 +341,11 @@ class Profiler(ABC):
     model_format: str = ""
     extra: str = ""
     description: str = ""
+    requires: tuple[str, ...] = ()  # modules the runtime imports; `available` checks them
 
     def available(self) -> tuple[bool, str]:
-        return True, ""
+        """Whether the runtime is importable here; the reason when it is not."""
+        return modules_importable(self.requires)
 
     @abstractmethod
     def version(self) -> str:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hwdiffnas.errors import MissingBackendError
-from hwdiffnas.interfaces import ExportedModel, Exporter, ModelMetadata
+from hwdiffnas.interfaces import ExportedModel, Exporter, ModelMetadata, modules_importable
 
 if TYPE_CHECKING:
     import numpy as np
@@ -121,17 +121,11 @@ class OnnxExporter(Exporter):
         self.opset = opset or (OPSET_DYNAMO if dynamo else OPSET)
 
     def available(self) -> tuple[bool, str]:
-        try:
-            import onnx  # noqa: F401
-            import onnxruntime  # noqa: F401
-        except ImportError as exc:
-            return False, str(exc)
-        if self.dynamo:
-            try:
-                import onnxscript  # noqa: F401
-            except ImportError as exc:
-                return False, f"{exc} (pip install 'hwdiffnas[dynamo]')"
-        return True, ""
+        ok, why = modules_importable(("onnx", "onnxruntime"))
+        if ok and self.dynamo:
+            ok, why = modules_importable(("onnxscript",))
+            why = f"{why} (pip install 'hwdiffnas[dynamo]')" if not ok else why
+        return ok, why
 
     def export(self, model: nn.Module, example_input: Any, out_dir: Path, metadata: ModelMetadata) -> ExportedModel:
         import onnx

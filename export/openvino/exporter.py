@@ -36,13 +36,8 @@ class OpenVinoExporter(Exporter):
     name = "openvino"
     extra = ""  # openvino is a core dependency
     description = "OpenVINO IR (.xml/.bin, f32 weights) via ONNX, validated on the CPU plug-in in f32"
+    requires = ("openvino",)
 
-    def available(self) -> tuple[bool, str]:
-        try:
-            import openvino  # noqa: F401
-        except ImportError as exc:
-            return False, str(exc)
-        return True, ""
 
     def export(self, model: nn.Module, example_input: Any, out_dir: Path, metadata: ModelMetadata) -> ExportedModel:
         import onnx

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hwdiffnas.errors import MissingBackendError, UserError
-from hwdiffnas.interfaces import ExportedModel, Exporter, ModelMetadata
+from hwdiffnas.interfaces import ExportedModel, Exporter, ModelMetadata, modules_importable
 
 if TYPE_CHECKING:
     import numpy as np
@@ -306,13 +306,7 @@ class TfliteInt8Exporter(TfliteExporter):
 
     def available(self) -> tuple[bool, str]:
         ok, why = super().available()
-        if not ok:
-            return ok, why
-        try:
-            import ai_edge_quantizer  # noqa: F401
-        except ImportError as exc:
-            return False, str(exc)
-        return True, ""
+        return modules_importable(("ai_edge_quantizer",)) if ok else (ok, why)
 
     def export(self, model: nn.Module, example_input: Any, out_dir: Path, metadata: ModelMetadata) -> ExportedModel:
         shape = tuple(example_input.shape)

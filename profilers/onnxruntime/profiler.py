@@ -13,13 +13,8 @@ class OnnxRuntimeProfiler(Profiler):
     model_format = "onnx"
     extra = ""
     description = "onnxruntime CPU EP (intra-op threads = --threads, sequential execution)"
+    requires = ("onnxruntime",)
 
-    def available(self) -> tuple[bool, str]:
-        try:
-            import onnxruntime  # noqa: F401
-        except ImportError as exc:
-            return False, str(exc)
-        return True, ""
 
     def version(self) -> str:
         import onnxruntime

@@ -15,13 +15,8 @@ class OpenVinoProfiler(Profiler):
     model_format = "openvino"
     extra = ""  # openvino is a core dependency
     description = "OpenVINO CPU plug-in, f32 inference precision, INFERENCE_NUM_THREADS = --threads, latency hint"
+    requires = ("openvino",)
 
-    def available(self) -> tuple[bool, str]:
-        try:
-            import openvino  # noqa: F401
-        except ImportError as exc:
-            return False, str(exc)
-        return True, ""
 
     def version(self) -> str:
         import openvino
