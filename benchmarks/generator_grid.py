@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,10 @@ def main() -> None:
     ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--adaptive", type=float, default=0.0)
     ap.add_argument("--margin", type=float, default=0.0)
+    ap.add_argument("--refine-top", type=int, default=5)
+    ap.add_argument("--refine-radius", type=int, default=2)
+    ap.add_argument("--global-share", type=float, default=0.5)
+    ap.add_argument("--no-surrogate", action="store_true", help="rank by generator frequency only (ablation)")
     ap.add_argument("--devices", nargs="*", default=None)
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
@@ -38,9 +43,8 @@ def main() -> None:
     from hwdiffnas.benchmark import open_store
     from hwdiffnas.generator import default_checkpoint_path
     from hwdiffnas.generator.model import Generator
-    from hwdiffnas.generator.train import labelled_mask
     from hwdiffnas.harness import default_grid, make_task
-    from hwdiffnas.search import SearchSettings, device_from_table, run_search
+    from hwdiffnas.search import SearchSettings, device_from_table, run_search, training_labels
     from hwdiffnas.space import Cell
 
     ckpt = args.checkpoint or str(default_checkpoint_path())
@@ -48,9 +52,8 @@ def main() -> None:
     store = open_store(args.data_dir)
     cells = store.cells()
     index = {c: i for i, c in enumerate(cells)}
-    tr = gen.meta.training
-    lab = labelled_mask(store.connected(), float(tr.get("label_fraction", 1.0)), int(tr.get("seed", 0)))
-    labelled = {cells[i] for i in np.flatnonzero(lab)}
+    labels = training_labels(gen, store, "cifar100")
+    surrogate = None if args.no_surrogate else labels.surrogate
     rows = []
     t_all = time.perf_counter()
     for device, budget in default_grid(args.devices):
@@ -61,7 +64,9 @@ def main() -> None:
         for seed in args.seeds:
             settings = SearchSettings(samples=args.samples, queries=args.queries, top=args.queries, seed=seed,
                                       steps=args.steps, guidance=args.guidance, scale=args.scale,
-                                      adaptive_fraction=args.adaptive, quantile_margin=args.margin)
+                                      adaptive_fraction=args.adaptive, quantile_margin=args.margin,
+                                      refine_top=args.refine_top, refine_radius=args.refine_radius,
+                                      global_share=args.global_share)
             used: set[int] = set()
 
             def lookup(c, used=used, acc=acc):
@@ -69,9 +74,10 @@ def main() -> None:
                 return float(acc[index[c]])
 
             rep = run_search(gen, dev, task.budget_ms, "cifar100", settings, accuracy_lookup=lookup,
-                             labelled=labelled)
+                             surrogate=surrogate, labelled=labels.labelled, known_accuracy=labels.known)
             assert len(used) <= args.queries
-            picked = [r for r in rep.results if r.accuracy_source != "none"]
+            picked = [r for r in rep.results if r.accuracy_source in ("benchmark", "label")]
+            origin = Counter(r.origin for r in rep.results if r.accuracy_source == "benchmark")
             over = sum(1 for r in rep.results if task.latency_ms[index[Cell.from_str(r.arch_str)]] > task.budget_ms)
             top_acc = picked[0].accuracy if picked else float("nan")
             per_seed.append({
@@ -80,7 +86,8 @@ def main() -> None:
                 "uniqueness": rep.uniqueness, "novelty": rep.novelty, "validity": rep.validity,
                 "connected_fraction": rep.connected_fraction, "queries": rep.queries,
                 "sample_seconds": rep.sample_seconds, "samples": rep.samples,
-                "pick": picked[0].arch_str if picked else None})
+                "pick": picked[0].arch_str if picked else None,
+                "pick_origin": picked[0].origin if picked else None, "queried_origins": dict(origin)})
         reg = [p["regret"] for p in per_seed]
         row = {"device": device, "budget": budget, "budget_ms": task.budget_ms, "oracle": best["accuracy"],
                "regret_mean": float(np.mean(reg)), "regret_std": float(np.std(reg)),
@@ -98,7 +105,10 @@ def main() -> None:
     regrets = [r["regret_mean"] for r in rows]
     summary = {"checkpoint": ckpt, "seeds": args.seeds, "queries": args.queries, "samples": args.samples,
                "steps": args.steps, "guidance": args.guidance, "scale": args.scale, "adaptive": args.adaptive,
-               "margin": args.margin,
+               "margin": args.margin, "refine_top": args.refine_top, "refine_radius": args.refine_radius,
+               "global_share": args.global_share, "surrogate": None if args.no_surrogate else labels.surrogate_source,
+               "label_fraction": gen.meta.training.get("label_fraction", 1.0),
+               "training_labels": len(labels.known) if labels.known else 0,
                "mean_regret": float(np.mean(regrets)), "worst_regret": float(np.max(regrets)),
                "returned_over_budget": int(sum(r["returned_over_budget"] for r in rows)),
                "feasible_fraction_mean": float(np.mean([r["feasible_fraction"] for r in rows])),

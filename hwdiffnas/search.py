@@ -31,7 +31,8 @@ class DeviceLatency:
     """What the search knows about a device's latency.
 
     ``table``: exact latency per cell (a benchmark table or imported rows); ``estimate``: a callable giving
-    (point_ms, upper_ms) for cells not in the table; ``connected_sorted_ms``: the connected-cell latency
+    (point_ms, upper_ms) for cells not in the table, the upper bound one-sided at miss rate ``delta``;
+    ``connected_sorted_ms``: the connected-cell latency
     distribution (exact or estimated) used for the budget quantile; ``rep``: the device representation.
     """
 
@@ -40,7 +41,7 @@ class DeviceLatency:
     connected_sorted_ms: np.ndarray
     table: dict[Cell, float] = field(default_factory=dict)
     table_source: str = "table"
-    estimate: Callable[[Sequence[Cell]], tuple[np.ndarray, np.ndarray]] | None = None
+    estimate: Callable[[Sequence[Cell], float], tuple[np.ndarray, np.ndarray]] | None = None
     estimate_source: str = "estimate"
 
     @property
@@ -52,8 +53,9 @@ class DeviceLatency:
         n = int(np.searchsorted(self.connected_sorted_ms, budget_ms, side="right"))
         return n / self.connected_sorted_ms.size
 
-    def latencies(self, cells: Sequence[Cell]) -> tuple[np.ndarray, np.ndarray, list[str]]:
-        """(point_ms, upper_ms, source) per cell; exact rows have upper = point."""
+    def latencies(self, cells: Sequence[Cell], delta: float = 0.05) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """(point_ms, upper_ms, source) per cell; exact rows have upper = point; an estimate's upper bound is
+        exceeded with probability at most ``delta``."""
         point = np.full(len(cells), np.nan)
         upper = np.full(len(cells), np.nan)
         source = ["none"] * len(cells)
@@ -66,7 +68,7 @@ class DeviceLatency:
             else:
                 missing.append(i)
         if missing and self.estimate is not None:
-            p, u = self.estimate([cells[i] for i in missing])
+            p, u = self.estimate([cells[i] for i in missing], delta)
             for j, i in enumerate(missing):
                 point[i], upper[i], source[i] = p[j], u[j], self.estimate_source
         return point, upper, source
@@ -95,12 +97,14 @@ def device_from_table(name: str, cells: Sequence[Cell], latency_ms: np.ndarray, 
 
 
 def device_from_rows(name: str, rows: dict[Cell, float], store: Any | None = None,
-                     row_source: str = "imported") -> DeviceLatency:
+                     row_source: str = "imported", basis_exclude: Sequence[str] = ()) -> DeviceLatency:
     """A device known from a few measured rows (``--device-table``): the rows are exact, the rest estimated.
 
     The estimate is the latency predictor fitted on the rows (with the other devices' tables as a transfer basis
     when a benchmark store is present); its predicted latencies give the reference-cell representation and the
-    connected-cell distribution that turns a budget into a quantile. ``row_source`` labels the rows' latencies.
+    connected-cell distribution that turns a budget into a quantile. ``row_source`` labels the rows' latencies;
+    ``basis_exclude`` keeps more store devices out of the transfer basis (e.g. the same board on another runtime,
+    when measuring how well an unseen device is handled).
     """
     from hwdiffnas.predictors.latency import build_transfer_basis, connected_mask, fit_latency_predictor
 
@@ -113,7 +117,7 @@ def device_from_rows(name: str, rows: dict[Cell, float], store: Any | None = Non
                         "(20 or more spread over the latency range recommended)")
     basis = None
     if store is not None:
-        tables = {d: store.latency(d) for d in store.latency_devices() if d != name}
+        tables = {d: store.latency(d) for d in store.latency_devices() if d != name and d not in basis_exclude}
         basis = build_transfer_basis(store.cells(), tables)
     else:
         bundle = shipped_predictors()
@@ -127,9 +131,9 @@ def device_from_rows(name: str, rows: dict[Cell, float], store: Any | None = Non
         if not math.isfinite(ref[i]):
             ref[i] = float(np.exp(pred.log_predict([Cell.from_str(a)])[0][0]))
 
-    def estimate(cs: Sequence[Cell]) -> tuple[np.ndarray, np.ndarray]:
-        point, _lo, hi = pred.predict(list(cs), alpha=0.1)
-        return point, hi
+    def estimate(cs: Sequence[Cell], delta: float) -> tuple[np.ndarray, np.ndarray]:
+        point = pred.predict(list(cs))[0]
+        return point, pred.upper_ms(list(cs), delta=delta)
 
     return DeviceLatency(name, device_representation(ref), dist, dict(rows), row_source, estimate,
                          "estimate" if basis is None else "estimate(transfer)")
@@ -153,12 +157,53 @@ def shipped_latency_estimators() -> dict[str, Any]:
     return {d: bundle.latency_predictor(d) for d in bundle.devices()}
 
 
-def shipped_surrogate(dataset: str) -> Callable[[Sequence[Cell]], np.ndarray] | None:
-    """The shipped accuracy surrogate for ``dataset`` (None when the bundle or the dataset is missing)."""
+def shipped_surrogate(dataset: str, column: str = "nats") -> Callable[[Sequence[Cell]], np.ndarray] | None:
+    """The shipped accuracy surrogate for ``dataset`` (None when the bundle, the dataset or the column is missing)."""
     bundle = shipped_predictors()
-    if bundle is None or dataset not in bundle.accuracy:
+    if bundle is None or dataset not in bundle.accuracy or bundle.accuracy[dataset].column != column:
         return None
     return bundle.accuracy_surrogate(dataset).predict
+
+
+@dataclass
+class TrainingLabels:
+    """What a generator's training labels give the search: which cells were labelled, their accuracies (free to
+    reuse when only a fraction was labelled) and an accuracy surrogate fitted on the same labels."""
+
+    labelled: set[Cell]
+    known: dict[Cell, float]
+    surrogate: Callable[[Sequence[Cell]], np.ndarray] | None
+    surrogate_source: str
+
+
+def training_labels(gen: Any, store: Any, dataset: str) -> TrainingLabels:
+    """The labels ``gen`` was trained with (its seeded ``label_fraction`` subset of the store's cells).
+
+    With every cell labelled (``label_fraction`` 1) the labels are not re-read at search time — each look-up is
+    a counted query — and the surrogate is the shipped one (trained on all labels of the same column); with a
+    fraction, the labelled accuracies are known for free and a surrogate is fitted on exactly those labels.
+    """
+    from hwdiffnas.generator.train import labelled_mask
+    from hwdiffnas.predictors.accuracy import fit_accuracy_surrogate
+
+    tr = gen.meta.training
+    frac = float(tr.get("label_fraction", 1.0))
+    cells = store.cells()
+    mask = labelled_mask(store.connected(), frac, int(tr.get("seed", 0)))
+    labelled = {cells[i] for i in np.flatnonzero(mask)}
+    column = gen.meta.accuracy_column
+    if frac >= 1.0:
+        shipped = shipped_surrogate(dataset, column)
+        if shipped is not None:
+            return TrainingLabels(labelled, {}, shipped, "shipped")
+    acc = np.asarray(store.accuracy(dataset, column), dtype=np.float64)
+    rows = np.flatnonzero(mask & np.isfinite(acc))
+    if rows.size < 4:
+        return TrainingLabels(labelled, {}, None, "none")
+    sur = fit_accuracy_surrogate([cells[i] for i in rows], acc[rows], dataset=dataset, column=column,
+                                 seed=int(tr.get("seed", 0)))
+    known = {cells[i]: float(acc[i]) for i in rows} if frac < 1.0 else {}
+    return TrainingLabels(labelled, known, sur.predict, f"fitted on {rows.size} labels")
 
 
 def device_from_checkpoint(name: str, gen: Any, estimators: dict[str, Any]) -> DeviceLatency:
@@ -170,9 +215,9 @@ def device_from_checkpoint(name: str, gen: Any, estimators: dict[str, Any]) -> D
         raise UserError(f"no latency data for {name!r}: no benchmark store and no shipped latency predictor for it; "
                         "import the benchmark data (hwdiffnas data import) or give --device-table FILE.csv")
 
-    def estimate(cs: Sequence[Cell]) -> tuple[np.ndarray, np.ndarray]:
-        point, _lo, hi = est.predict(list(cs), alpha=0.1)
-        return point, hi
+    def estimate(cs: Sequence[Cell], delta: float) -> tuple[np.ndarray, np.ndarray]:
+        point = est.predict(list(cs))[0]
+        return point, est.upper_ms(list(cs), delta=delta)
 
     return DeviceLatency(name, gen.device_rep(name), dist, {}, "table", estimate, "estimate")
 
@@ -180,7 +225,9 @@ def device_from_checkpoint(name: str, gen: Any, estimators: dict[str, Any]) -> D
 # --- the search -----------------------------------------------------------------------------------------
 @dataclass
 class SearchResult:
-    """One returned cell."""
+    """One returned cell. ``origin``: how it became a candidate — ``sample`` (the generator proposed it),
+    ``neighbour`` (within a few edits of a most-sampled cell), ``surrogate`` (the surrogate's ranking of every
+    fitting cell) or ``label`` (a cell whose accuracy was already known, e.g. a training label)."""
 
     arch_str: str
     latency_ms: float
@@ -191,6 +238,7 @@ class SearchResult:
     latency_upper_ms: float | None = None
     may_exceed_budget: bool = False
     index: int | None = None
+    origin: str = "sample"
 
 
 @dataclass
@@ -213,6 +261,9 @@ class SearchReport:
     results: list[SearchResult]
     checkpoint: str = ""
     notes: list[str] = field(default_factory=list)
+    candidates: int = 0
+    known_labels: int = 0
+    measurements: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         d = dict(self.__dict__)
@@ -222,6 +273,14 @@ class SearchReport:
 
 @dataclass(frozen=True)
 class SearchSettings:
+    """Sampling, candidate and query settings of one search.
+
+    ``refine_top``/``refine_radius``: the cells within ``refine_radius`` op changes of the ``refine_top``
+    most-sampled fitting cells join the candidates (local refinement around the generator's proposals).
+    ``global_share``: with an accuracy surrogate, the share of the queries spent on the surrogate's ranking of
+    every cell that fits (the rest go to the generator's candidates, ranked by the surrogate).
+    """
+
     samples: int = 500
     queries: int = 10
     top: int = 5
@@ -231,18 +290,77 @@ class SearchSettings:
     scale: float = 1.0
     adaptive_fraction: float = 0.0
     quantile_margin: float = 0.0
+    refine_top: int = 5
+    refine_radius: int = 2
+    global_share: float = 0.5
+    upper_delta: float = 0.05
+    measurements: int = 0
+
+
+@dataclass
+class _Candidate:
+    cell: Cell
+    point: float
+    upper: float
+    source: str
+    count: int
+    origin: str
+    score: float = math.nan
+
+
+def _sample_cells(gen: Any, device: DeviceLatency, u: float, dataset: str, settings: SearchSettings,
+                  budget_ms: float, notes: list[str]) -> list[Cell]:
+    """Raw generator samples for budget quantile ``u`` (one resample over lower quantiles if none fits)."""
+    from hwdiffnas.generator.model import Guidance
+
+    guidance = Guidance(mode=settings.guidance, scale=settings.scale, adaptive_fraction=settings.adaptive_fraction)
+    # budget sweep: samples are spread over the quantiles [u·(1 − margin), u], i.e. "the best cell under a budget a
+    # little below the asked one" — safer on the budget and more diverse where the model is unsure of the boundary
+    margin = settings.quantile_margin
+    cells: list[Cell] = []
+    for attempt in range(2):
+        u_lo = max(1.0 / device.connected_sorted_ms.size, u * (1.0 - margin))
+        u_cond = np.linspace(u, u_lo, settings.samples) if margin > 0 else np.array([u])
+        cond = build_conditions(gen.meta.datasets, dataset, 1.0, device.rep, u_cond)
+        ops = gen.sample(cond, settings.samples, steps=settings.steps, guidance=guidance,
+                         seed=settings.seed + attempt)
+        cells = [Cell(tuple(int(x) for x in row)) for row in ops]
+        uniq = list(dict.fromkeys(cells))
+        point, _up, _src = device.latencies(uniq)
+        if attempt == 1 or any(c.is_connected and np.isfinite(p) and p <= budget_ms for c, p in zip(uniq, point)):
+            break
+        # nothing fits (typically a device known only from a few rows, whose representation is an estimate):
+        # sample again over the budget quantiles [u/2, u]
+        margin = 0.5
+        notes.append("no sample fitted the budget; resampled over budget quantiles down to half the asked one")
+    return cells
+
+
+def _fitting(device: DeviceLatency, cells: Sequence[Cell], budget_ms: float, counts: Counter[Cell],
+             origin: str, delta: float) -> list[_Candidate]:
+    """Connected cells of ``cells`` whose (exact or estimated) latency fits the budget."""
+    point, upper, source = device.latencies(cells, delta)
+    return [_Candidate(c, float(p), float(up), src, counts.get(c, 0), origin)
+            for c, p, up, src in zip(cells, point, upper, source)
+            if c.is_connected and np.isfinite(p) and p <= budget_ms]
 
 
 def run_search(gen: Any, device: DeviceLatency, budget_ms: float, dataset: str, settings: SearchSettings,
                accuracy_lookup: Callable[[Cell], float] | None = None, accuracy_source: str = "",
                surrogate: Callable[[Sequence[Cell]], np.ndarray] | None = None,
-               labelled: set[Cell] | None = None) -> SearchReport:
+               labelled: set[Cell] | None = None,
+               known_accuracy: dict[Cell, float] | None = None,
+               measure: Callable[[Cell], float] | None = None, measure_source: str = "measured") -> SearchReport:
     """Sample, decode, dedupe, check the budget, rank, query at most ``settings.queries`` accuracies.
 
-    ``accuracy_lookup`` is a counted benchmark look-up (None: no store); ``surrogate`` predicts accuracy for
-    ranking ties and display; ``labelled`` (the generator's training cells) defines novelty.
+    Candidates: the fitting samples, the cells near the most-sampled ones, every fitting cell whose accuracy is
+    already known (``known_accuracy``: labels paid for in training; no query spent) and — with a ``surrogate`` —
+    the surrogate's best fitting cells. Queries (``accuracy_lookup``, a counted benchmark look-up; None: no store)
+    go to the best-ranked candidates, at most one per NATS class and none to a class whose accuracy is known.
+    ``labelled`` (the generator's training cells) defines novelty. ``measure`` (cell → ms on the device) lets
+    the search replace up to ``settings.measurements`` uncertain estimates by measurements.
     """
-    from hwdiffnas.generator.model import Guidance
+    from hwdiffnas.space import all_cells, neighbourhood
 
     t0 = time.perf_counter()
     if dataset not in gen.meta.datasets:
@@ -254,94 +372,182 @@ def run_search(gen: Any, device: DeviceLatency, budget_ms: float, dataset: str, 
         raise UserError(f"budget {budget_ms:g} ms is below the fastest connected cell on {device.name} "
                         f"({device.fastest_ms:.4g} ms); no cell can fit it")
     u = device.budget_quantile(budget_ms)
-    # budget sweep: samples are spread over the quantiles [u·(1 − margin), u], i.e. "the best cell under a budget a
-    # little below the asked one" — safer on the budget and more diverse where the model is unsure of the boundary
-    guidance = Guidance(mode=settings.guidance, scale=settings.scale,
-                        adaptive_fraction=settings.adaptive_fraction)
     notes: list[str] = []
     ts = time.perf_counter()
-    margin = settings.quantile_margin
-    for attempt in range(2):
-        u_lo = max(1.0 / device.connected_sorted_ms.size, u * (1.0 - margin))
-        u_cond = np.linspace(u, u_lo, settings.samples) if margin > 0 else np.array([u])
-        cond = build_conditions(gen.meta.datasets, dataset, 1.0, device.rep, u_cond)
-        ops = gen.sample(cond, settings.samples, steps=settings.steps, guidance=guidance,
-                         seed=settings.seed + attempt)
-        cells = [Cell(tuple(int(x) for x in row)) for row in ops]
-        counts = Counter(cells)
-        uniq = list(counts)
-        point, upper, source = device.latencies(uniq)
-        connected = [c.is_connected for c in uniq]
-        fits = np.array([conn and np.isfinite(p) and p <= budget_ms for conn, p in zip(connected, point)])
-        if fits.any() or attempt == 1:
-            break
-        # nothing fits (typically a device known only from a few rows, whose representation is an estimate):
-        # sample again over the budget quantiles [u/2, u]
-        margin = 0.5
-        notes.append("no sample fitted the budget; resampled over budget quantiles down to half the asked one")
+    cells = _sample_cells(gen, device, u, dataset, settings, budget_ms, notes)
     sample_seconds = time.perf_counter() - ts
+    counts = Counter(cells)
+    uniq = list(counts)
     n = max(1, len(cells))
-    feasible_fraction = sum(counts[c] for c, f in zip(uniq, fits) if f) / n
+    delta = settings.upper_delta
+    sampled = sorted(_fitting(device, uniq, budget_ms, counts, "sample", delta), key=lambda c: -c.count)
+    feasible_fraction = sum(c.count for c in sampled) / n
     novelty = None
     if labelled is not None and uniq:
         novelty = sum(1 for c in uniq if c not in labelled) / len(uniq)
-    cand = [i for i in range(len(uniq)) if fits[i]]
-    sur = surrogate([uniq[i] for i in cand]) if (surrogate is not None and cand) else None
-    sur_of = {i: float(sur[j]) for j, i in enumerate(cand)} if sur is not None else {}
-    # rank: generator frequency, then surrogate accuracy, then lower latency
-    cand.sort(key=lambda i: (-counts[uniq[i]], -sur_of.get(i, 0.0), point[i]))
+
+    # candidates: samples, then neighbours of the most-sampled fitting cells, then known labels
+    pool: dict[Cell, _Candidate] = {c.cell: c for c in sampled}
+    near: list[Cell] = []
+    for c in sampled[: settings.refine_top]:
+        near += [x for x in neighbourhood(c.cell, settings.refine_radius) if x not in pool]
+    for c in _fitting(device, list(dict.fromkeys(near)), budget_ms, counts, "neighbour", delta):
+        pool[c.cell] = c
+    known = known_accuracy or {}
+    for c in _fitting(device, [x for x in known if x not in pool], budget_ms, counts, "label", delta):
+        pool[c.cell] = c
+    glob: list[_Candidate] = []
+    if surrogate is not None:
+        if settings.global_share > 0:
+            rest = [x for x in all_cells() if x not in pool]
+            glob = _fitting(device, rest, budget_ms, counts, "surrogate", delta)
+        everyone = list(pool.values()) + glob
+        if everyone:
+            for c, s in zip(everyone, surrogate([c.cell for c in everyone])):
+                c.score = float(s)
+
+    def may_exceed(c: _Candidate) -> bool:
+        """An estimated latency whose upper bound exceeds the budget (exact latencies never do)."""
+        return bool(c.source != device.table_source and np.isfinite(c.upper) and c.upper > budget_ms)
+
+    def rank_key(c: _Candidate) -> tuple[float, ...]:
+        # cells sure to fit come before cells that only probably fit: an estimate's upper bound is the budget check
+        score = c.score if math.isfinite(c.score) else -math.inf
+        first = (-score, -c.count) if surrogate is not None else (-c.count, -score)
+        return (float(may_exceed(c)), *first, c.point)
+
+    n_measured = 0
+    if measure is not None and settings.measurements > 0:
+        # the most promising cells that only probably fit are measured; those over budget leave the candidates
+        risky = sorted((c for c in [*pool.values(), *glob] if may_exceed(c)),
+                       key=lambda c: (-(c.score if math.isfinite(c.score) else -math.inf), -c.count, c.point))
+        seen_cls = {x.nats_unique_str for x in known}
+        for c in risky:
+            if n_measured >= settings.measurements:
+                break
+            if c.cell.nats_unique_str in seen_cls:
+                continue
+            seen_cls.add(c.cell.nats_unique_str)
+            c.point = c.upper = float(measure(c.cell))
+            c.source = measure_source
+            n_measured += 1
+        pool = {k: c for k, c in pool.items() if c.point <= budget_ms}
+        glob = [c for c in glob if c.point <= budget_ms]
+        sampled = [c for c in sampled if c.point <= budget_ms]
+    gen_order = sorted(pool.values(), key=rank_key)
+    glob_order = sorted(glob, key=rank_key)
+    # queries: at most one per NATS class, never a class whose accuracy is known
+    taken = {x.nats_unique_str for x in known}
+    n_glob = int(round(settings.global_share * settings.queries)) if glob_order else 0
+    plan: list[_Candidate] = []
+
+    def take(order: list[_Candidate], k: int) -> None:
+        for c in order:
+            if k <= 0:
+                return
+            key = c.cell.nats_unique_str
+            if c.cell in known or key in taken:
+                continue
+            taken.add(key)
+            plan.append(c)
+            k -= 1
+
+    # the generator's share alternates its most-sampled cells (its own belief) with the surrogate's ranking of
+    # its candidates (samples and their neighbourhoods)
+    freq_order = sorted(sampled, key=lambda c: (float(may_exceed(c)), -c.count, c.point))
+    for i in range(settings.queries - n_glob):
+        take(freq_order if i % 2 == 0 else gen_order, 1)
+    take(gen_order, settings.queries - n_glob - len(plan))
+    take(glob_order, settings.queries - len(plan))
+    take(gen_order, settings.queries - len(plan))
+    planned = {c.cell for c in plan}
+    ordered = plan + [c for c in gen_order + glob_order if c.cell not in planned]
+
     results: list[SearchResult] = []
     used = 0
-    for i in cand:
-        c = uniq[i]
+    for c in ordered:
         acc, acc_src = None, "none"
-        if accuracy_lookup is not None and used < settings.queries:
-            acc, acc_src = float(accuracy_lookup(c)), accuracy_source or "benchmark"
+        if c.cell in known:
+            acc, acc_src = float(known[c.cell]), "label"
+        elif accuracy_lookup is not None and c.cell in planned:
+            acc, acc_src = float(accuracy_lookup(c.cell)), accuracy_source or "benchmark"
             used += 1
-        elif i in sur_of:
-            acc, acc_src = sur_of[i], "surrogate"
-        may_exceed = bool(source[i] != device.table_source and np.isfinite(upper[i]) and upper[i] > budget_ms)
-        results.append(SearchResult(c.arch_str, float(point[i]), source[i], acc, acc_src, counts[c],
-                                    float(upper[i]) if source[i] != device.table_source else None, may_exceed))
-    queried = [r for r in results if r.accuracy_source not in ("none", "surrogate")]
-    rest = [r for r in results if r.accuracy_source in ("none", "surrogate")]
-    queried.sort(key=lambda r: (-(r.accuracy or 0.0), r.latency_ms))
+        elif math.isfinite(c.score):
+            acc, acc_src = c.score, "surrogate"
+        exact = c.source == device.table_source
+        results.append(SearchResult(c.cell.arch_str, c.point, c.source, acc, acc_src, c.count,
+                                    None if exact else c.upper, may_exceed(c), origin=c.origin))
+    measured = [r for r in results if r.accuracy_source not in ("none", "surrogate")]
+    rest_r = [r for r in results if r.accuracy_source in ("none", "surrogate")]
+    # known accuracies (queried or labelled) first, safe picks before possibly-over-budget ones
+    measured.sort(key=lambda r: (r.may_exceed_budget, -(r.accuracy or 0.0), r.latency_ms))
     # not looked up: safe picks first, then by surrogate accuracy where there is one, else by generator frequency
-    rest.sort(key=lambda r: (r.may_exceed_budget, -(r.accuracy if r.accuracy is not None else 0.0), -r.samples))
+    rest_r.sort(key=lambda r: (r.may_exceed_budget, -(r.accuracy if r.accuracy is not None else 0.0), -r.samples))
     if not results:
         notes.append("no sampled cell fits the budget; try more --samples or a larger budget")
     return SearchReport(
         device=device.name, budget_ms=float(budget_ms), dataset=dataset, budget_quantile=u, queries=used,
         samples=len(cells), feasible_fraction=feasible_fraction, validity=1.0 if cells else 0.0,
-        connected_fraction=sum(counts[c] for c, k in zip(uniq, connected) if k) / n,
+        connected_fraction=sum(counts[c] for c in uniq if c.is_connected) / n,
         uniqueness=len(uniq) / n, novelty=novelty, seconds=time.perf_counter() - t0,
-        sample_seconds=sample_seconds, results=(queried + rest)[: settings.top], notes=notes)
+        sample_seconds=sample_seconds, results=(measured + rest_r)[: settings.top], notes=notes,
+        candidates=len(pool) + len(glob), known_labels=len(known), measurements=n_measured)
 
 
 # --- harness method -------------------------------------------------------------------------------------
 class DiffusionSearch(SearchMethod):
-    """``hwdiffnas bench --method diffusion``: the generator proposes, the table checks, Q queries decide."""
+    """``hwdiffnas bench --method diffusion``: the generator proposes, the table checks, Q queries decide.
+
+    A checkpoint trained on a fraction of the labels pays for those labels here (``label_queries``): their
+    accuracies are read through the query oracle, known to the search, and fit its accuracy surrogate.
+    """
 
     name = "diffusion"
 
     def __init__(self, checkpoint: str | None = None, samples: int = 500, steps: int = 20,
                  guidance: str = "joint", scale: float = 1.0, adaptive_fraction: float = 0.0,
-                 quantile_margin: float = 0.0) -> None:
+                 quantile_margin: float = 0.0, refine_top: int = 5, refine_radius: int = 2,
+                 global_share: float = 0.5) -> None:
         from hwdiffnas.generator import default_checkpoint_path
         from hwdiffnas.generator.model import Generator
 
         self.checkpoint = str(checkpoint or default_checkpoint_path())
         self.gen = Generator.load(self.checkpoint)
         self.options = dict(samples=int(samples), steps=int(steps), guidance=guidance, scale=float(scale),
-                            adaptive_fraction=float(adaptive_fraction), quantile_margin=float(quantile_margin))
+                            adaptive_fraction=float(adaptive_fraction), quantile_margin=float(quantile_margin),
+                            refine_top=int(refine_top), refine_radius=int(refine_radius),
+                            global_share=float(global_share))
+        self._surrogates: dict[tuple[str, int], Callable[[Sequence[Cell]], np.ndarray]] = {}
+
+    @property
+    def label_fraction(self) -> float:
+        return float(self.gen.meta.training.get("label_fraction", 1.0))
+
+    def _labelled(self, task: Any) -> np.ndarray:
+        from hwdiffnas.generator.train import labelled_mask
+
+        return np.flatnonzero(labelled_mask(task.connected, self.label_fraction,
+                                            int(self.gen.meta.training.get("seed", 0))))
 
     def label_queries(self, task: Any) -> int:
-        """Accuracy labels used to train the checkpoint (counted on top of the search queries)."""
-        return 0
+        """Accuracy labels the checkpoint was trained with, when it used a fraction (all labels: 0, issue-4
+        protocol — the full-label run is a correctness check, not a label-efficiency claim)."""
+        return 0 if self.label_fraction >= 1.0 else int(self._labelled(task).size)
 
     def describe(self) -> dict[str, Any]:
         return {"method": self.name, "checkpoint": self.checkpoint, **self.options,
-                "label_fraction": self.gen.meta.training.get("label_fraction")}
+                "label_fraction": self.label_fraction}
+
+    def _surrogate(self, task: Any, rows: np.ndarray, y: np.ndarray) -> Callable[[Sequence[Cell]], np.ndarray]:
+        from hwdiffnas.predictors.accuracy import fit_accuracy_surrogate
+
+        key = (task.dataset, hash(rows.tobytes()))
+        if key not in self._surrogates:
+            ok = np.isfinite(y)
+            self._surrogates[key] = fit_accuracy_surrogate(
+                [task.cells[i] for i in rows[ok]], y[ok], dataset=task.dataset, column=task.column,
+                seed=int(self.gen.meta.training.get("seed", 0))).predict
+        return self._surrogates[key]
 
     def run(self, task: Any, queries: Any, seed: int) -> list[Any]:
         from hwdiffnas.baselines.base import picks_from_history
@@ -349,8 +555,17 @@ class DiffusionSearch(SearchMethod):
         fallback = self.gen.device_rep(task.device) if task.device in self.gen.meta.devices else None
         dev = device_from_table(task.device, task.cells, task.latency_ms, task.connected, "table", fallback)
         index = task.index_of
+        known: dict[Cell, float] = {}
+        if self.label_fraction < 1.0:
+            rows = self._labelled(task)
+            y = queries.label(rows)
+            known = {task.cells[i]: float(a) for i, a in zip(rows, y) if np.isfinite(a)}
+            surrogate = self._surrogate(task, rows, y)
+        else:
+            surrogate = shipped_surrogate(task.dataset, task.column)
         settings = SearchSettings(queries=queries.remaining, top=queries.remaining, seed=int(seed),
                                   **self.options)
         run_search(self.gen, dev, task.budget_ms, task.dataset, settings,
-                   accuracy_lookup=lambda c: queries.query(index[c]), accuracy_source="benchmark")
+                   accuracy_lookup=lambda c: queries.query(index[c]), accuracy_source="benchmark",
+                   surrogate=surrogate, known_accuracy=known)
         return picks_from_history(task, queries)

@@ -238,6 +238,24 @@ def all_cells() -> Iterator[Cell]:
         yield Cell(ops)
 
 
+def neighbourhood(cell: Cell, radius: int) -> list[Cell]:
+    """Cells within ``radius`` edge-op changes of ``cell`` (itself first, then by distance; no repeats)."""
+    seen = {cell: None}
+    frontier = [cell]
+    for _ in range(max(0, radius)):
+        nxt = []
+        for c in frontier:
+            for e in range(NUM_EDGES):
+                for op in range(len(OPS)):
+                    if op != c.ops[e]:
+                        n = Cell(c.ops[:e] + (op,) + c.ops[e + 1:])
+                        if n not in seen:
+                            seen[n] = None
+                            nxt.append(n)
+        frontier = nxt
+    return list(seen)
+
+
 def parse_cell(text: str) -> Cell:
     """Parse a user-supplied cell (arch string or op list); errors are `UserError`."""
     return Cell.parse(text)

@@ -94,3 +94,15 @@ def test_canonical_form_reproduces_nats_classes(nb201_dir):
         rep_of_class.setdefault(c.nats_unique_str, int(r["iso_rep_idx"]))
         assert rep_of_class[c.nats_unique_str] == int(r["iso_rep_idx"])
     assert len(rep_of_class) == 6466
+
+
+def test_neighbourhood_counts_and_distances():
+    from hwdiffnas.space import neighbourhood
+
+    c = Cell.from_str("|nor_conv_3x3~0|+|nor_conv_3x3~0|none~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|")
+    assert neighbourhood(c, 0) == [c]
+    one, two = neighbourhood(c, 1), neighbourhood(c, 2)
+    assert one[0] == c and len(one) == 1 + 6 * 4 and len(set(one)) == len(one)
+    assert len(two) == 1 + 6 * 4 + 15 * 16 and set(one) <= set(two)
+    dist = [sum(a != b for a, b in zip(c.ops, x.ops)) for x in two]
+    assert max(dist) == 2 and dist == sorted(dist)

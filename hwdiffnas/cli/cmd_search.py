@@ -30,6 +30,9 @@ def register(subparsers: argparse._SubParsersAction, parents: list[argparse.Argu
                    help="classifier-free guidance scale w (default 1)")
     p.add_argument("--adaptive-guidance", type=float, default=0.0, metavar="FRAC",
                    help="skip the unconditional pass in the last FRAC of the steps (0 = never)")
+    p.add_argument("--risk", type=float, default=0.05, metavar="DELTA",
+                   help="for estimated latencies: a cell counts as fitting when the chance that it exceeds the "
+                        "budget is at most DELTA (default 0.05); riskier cells are flagged")
     p.add_argument("--export", metavar="DIR", help="export the returned cells to ONNX in DIR")
     p.add_argument("--profile", metavar="RUNTIME", help="measure the returned cells locally (e.g. onnxruntime)")
     p.set_defaults(handler=run)
@@ -120,6 +123,8 @@ def run(args: argparse.Namespace) -> int:
     _positive("--queries", args.queries, zero_ok=True)
     _positive("--top", args.top)
     _positive("--steps", args.steps)
+    if not 0.0 < args.risk < 1.0:
+        raise UserError(f"--risk must be in (0, 1), got {args.risk}")
     dataset = dataset_spec(args.dataset).name
     ckpt = Path(args.checkpoint) if args.checkpoint else default_checkpoint_path()
     if not args.checkpoint and not ckpt.is_file():
@@ -130,28 +135,25 @@ def run(args: argparse.Namespace) -> int:
     try:
         device = resolve_device(args, gen, store)
         budget_ms = parse_budget_for(args.budget, device)
-        lookup, labelled = None, None
+        lookup, labelled, known, surrogate = None, None, None, None
         if store is not None:
-            from hwdiffnas.generator.train import labelled_mask
+            from hwdiffnas.search import training_labels
 
             acc = store.accuracy(dataset, gen.meta.accuracy_column)
             index = {c: i for i, c in enumerate(store.cells())}
             lookup = lambda c: float(acc[index[c]])  # noqa: E731
-            tr = gen.meta.training
-            mask = labelled_mask(store.connected(), float(tr.get("label_fraction", 1.0)), int(tr.get("seed", 0)))
-            cells = store.cells()
-            labelled = {cells[i] for i in range(len(cells)) if mask[i]}
-        settings = SearchSettings(samples=args.samples, queries=args.queries, top=args.top, seed=args.seed,
-                                  steps=args.steps, guidance=args.guidance, scale=args.guidance_scale,
-                                  adaptive_fraction=args.adaptive_guidance)
-        surrogate = None
-        if store is None:
+            labels = training_labels(gen, store, dataset)
+            labelled, known, surrogate = labels.labelled, labels.known, labels.surrogate
+        else:
             from hwdiffnas.search import shipped_surrogate
 
-            surrogate = shipped_surrogate(dataset)
+            surrogate = shipped_surrogate(dataset, gen.meta.accuracy_column)
+        settings = SearchSettings(samples=args.samples, queries=args.queries, top=args.top, seed=args.seed,
+                                  steps=args.steps, guidance=args.guidance, scale=args.guidance_scale,
+                                  adaptive_fraction=args.adaptive_guidance, upper_delta=args.risk)
         report = run_search(gen, device, budget_ms, dataset, settings, accuracy_lookup=lookup,
                             accuracy_source=f"benchmark:{gen.meta.accuracy_column}", surrogate=surrogate,
-                            labelled=labelled)
+                            labelled=labelled, known_accuracy=known)
     finally:
         if store is not None:
             store.close()
@@ -184,11 +186,12 @@ def run(args: argparse.Namespace) -> int:
     print(f"{report.samples} samples in {report.sample_seconds:.1f} s: {report.feasible_fraction:.1%} within budget, "
           f"{report.uniqueness:.1%} unique, {report.connected_fraction:.1%} connected; "
           f"{report.queries} accuracy queries")
-    headers = ["#", "arch_str", "latency_ms", "source", "accuracy", "acc_source", "samples"]
+    headers = ["#", "arch_str", "latency_ms", "source", "accuracy", "acc_source", "samples", "origin"]
     rows = []
     for i, r in enumerate(out["results"], start=1):
         lat = f"{r['latency_ms']:.3g}" + ("*" if r["may_exceed_budget"] else "")
-        rows.append([i, r["arch_str"], lat, r["latency_source"], r["accuracy"], r["accuracy_source"], r["samples"]])
+        rows.append([i, r["arch_str"], lat, r["latency_source"], r["accuracy"], r["accuracy_source"], r["samples"],
+                     r["origin"]])
     if extra and args.profile:
         headers.append(f"{args.profile}_ms")
         for row, r in zip(rows, out["results"]):
