@@ -23,7 +23,9 @@ import numpy as np
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data-dir", required=True)
-    ap.add_argument("--checkpoint", default=None)
+    ap.add_argument("--checkpoint", nargs="+", default=None,
+                    help="one checkpoint, or one per seed (e.g. trained on different label subsets: seed i uses "
+                         "checkpoint i, so the grid's spread includes the choice of labels)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--queries", type=int, default=10)
     ap.add_argument("--samples", type=int, default=500)
@@ -32,6 +34,7 @@ def main() -> None:
     ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--adaptive", type=float, default=0.0)
     ap.add_argument("--margin", type=float, default=0.0)
+    ap.add_argument("--sweep-share", type=float, default=1.0)
     ap.add_argument("--refine-top", type=int, default=5)
     ap.add_argument("--refine-radius", type=int, default=2)
     ap.add_argument("--global-share", type=float, default=0.5)
@@ -47,13 +50,17 @@ def main() -> None:
     from hwdiffnas.search import SearchSettings, device_from_table, run_search, training_labels
     from hwdiffnas.space import Cell
 
-    ckpt = args.checkpoint or str(default_checkpoint_path())
-    gen = Generator.load(ckpt)
+    ckpts = args.checkpoint or [str(default_checkpoint_path())]
+    if len(ckpts) > 1 and len(ckpts) != len(args.seeds):
+        raise SystemExit(f"{len(ckpts)} checkpoints need as many seeds, got {args.seeds}")
     store = open_store(args.data_dir)
     cells = store.cells()
     index = {c: i for i, c in enumerate(cells)}
-    labels = training_labels(gen, store, "cifar100")
-    surrogate = None if args.no_surrogate else labels.surrogate
+    models = {}  # checkpoint -> (generator, its training labels)
+    for ck in dict.fromkeys(ckpts):
+        g = Generator.load(ck)
+        models[ck] = (g, training_labels(g, store, "cifar100"))
+    gen, labels = models[ckpts[0]]
     rows = []
     t_all = time.perf_counter()
     for device, budget in default_grid(args.devices):
@@ -61,10 +68,13 @@ def main() -> None:
         fallback = gen.device_rep(device) if device in gen.meta.devices else None
         dev = device_from_table(device, cells, task.latency_ms, task.connected, "table", fallback)
         per_seed = []
-        for seed in args.seeds:
+        for k, seed in enumerate(args.seeds):
+            gen, labels = models[ckpts[k] if len(ckpts) > 1 else ckpts[0]]
+            surrogate = None if args.no_surrogate else labels.surrogate
             settings = SearchSettings(samples=args.samples, queries=args.queries, top=args.queries, seed=seed,
                                       steps=args.steps, guidance=args.guidance, scale=args.scale,
                                       adaptive_fraction=args.adaptive, quantile_margin=args.margin,
+                                      sweep_share=args.sweep_share,
                                       refine_top=args.refine_top, refine_radius=args.refine_radius,
                                       global_share=args.global_share)
             used: set[int] = set()
@@ -103,12 +113,13 @@ def main() -> None:
               f"over {row['returned_over_budget']} uniq {row['uniqueness']:.2f} {row['cells_per_s']:.0f} cells/s",
               flush=True)
     regrets = [r["regret_mean"] for r in rows]
-    summary = {"checkpoint": ckpt, "seeds": args.seeds, "queries": args.queries, "samples": args.samples,
+    summary = {"checkpoint": ckpts if len(ckpts) > 1 else ckpts[0], "seeds": args.seeds, "queries": args.queries,
+               "samples": args.samples,
                "steps": args.steps, "guidance": args.guidance, "scale": args.scale, "adaptive": args.adaptive,
-               "margin": args.margin, "refine_top": args.refine_top, "refine_radius": args.refine_radius,
+               "margin": args.margin, "sweep_share": args.sweep_share, "refine_top": args.refine_top, "refine_radius": args.refine_radius,
                "global_share": args.global_share, "surrogate": None if args.no_surrogate else labels.surrogate_source,
                "label_fraction": gen.meta.training.get("label_fraction", 1.0),
-               "training_labels": len(labels.known) if labels.known else 0,
+               "training_labels": [len(m[1].known) for m in models.values()],
                "mean_regret": float(np.mean(regrets)), "worst_regret": float(np.max(regrets)),
                "returned_over_budget": int(sum(r["returned_over_budget"] for r in rows)),
                "feasible_fraction_mean": float(np.mean([r["feasible_fraction"] for r in rows])),

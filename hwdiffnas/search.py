@@ -275,6 +275,8 @@ class SearchReport:
 class SearchSettings:
     """Sampling, candidate and query settings of one search.
 
+    ``quantile_margin``/``sweep_share``: that share of the samples asks for budgets spread over the quantiles
+    [u·(1 − margin), u] below the asked one u (safer on the budget), the rest for u itself.
     ``refine_top``/``refine_radius``: the cells within ``refine_radius`` op changes of the ``refine_top``
     most-sampled fitting cells join the candidates (local refinement around the generator's proposals).
     ``global_share``: with an accuracy surrogate, the share of the queries spent on the surrogate's ranking of
@@ -290,6 +292,7 @@ class SearchSettings:
     scale: float = 1.0
     adaptive_fraction: float = 0.0
     quantile_margin: float = 0.0
+    sweep_share: float = 1.0
     refine_top: int = 5
     refine_radius: int = 2
     global_share: float = 0.5
@@ -320,7 +323,9 @@ def _sample_cells(gen: Any, device: DeviceLatency, u: float, dataset: str, setti
     cells: list[Cell] = []
     for attempt in range(2):
         u_lo = max(1.0 / device.connected_sorted_ms.size, u * (1.0 - margin))
-        u_cond = np.linspace(u, u_lo, settings.samples) if margin > 0 else np.array([u])
+        share = settings.sweep_share if attempt == 0 else 1.0
+        n_sweep = int(round(share * settings.samples)) if margin > 0 else 0
+        u_cond = np.concatenate([np.full(settings.samples - n_sweep, u), np.linspace(u, u_lo, n_sweep)])
         cond = build_conditions(gen.meta.datasets, dataset, 1.0, device.rep, u_cond)
         ops = gen.sample(cond, settings.samples, steps=settings.steps, guidance=guidance,
                          seed=settings.seed + attempt)

@@ -178,6 +178,8 @@ def test_search_device_table(capsys: pytest.CaptureFixture, nb201_data_dir: Path
     (["--device", "pixle3"], "unknown device 'pixle3'"),
     (["--dataset", "mnist"], "unknown dataset 'mnist'"),
     (["--samples", "0"], "--samples"),
+    (["--measure", "2"], "--measure N needs --profile"),
+    (["--risk", "1.5"], "--risk must be in (0, 1)"),
 ])
 def test_search_bad_input(argv: list[str], message: str, capsys: pytest.CaptureFixture) -> None:
     base = {"--device": "pixel3", "--budget": "10ms"}
@@ -284,10 +286,12 @@ def test_search_on_campaign_measured_device(capsys: pytest.CaptureFixture, nb201
         store.record_measurement("local-cpu", "run-1", cells[i], median_ms=float(lat[i]), runtime="onnxruntime")
     store.close()
     out = _run_json(capsys, ["--data-dir", str(data_dir), "search", "--device", "local-cpu", "--budget", "p50",
-                             "--samples", "80", "--queries", "3", "--json"])
+                             "--samples", "80", "--queries", "3", "--measure", "2", "--profile", "onnxruntime",
+                             "--json"])
+    assert 1 <= out["measurements"] <= 2  # promising cells that only probably fit were measured on this host
     assert out["device"] == "local-cpu" and out["results"]
     sources = {r["latency_source"] for r in out["results"]}
-    assert all(s.startswith("measured:") or s == "estimate(transfer)" for s in sources), sources
+    assert all(s.startswith("measured") or s == "estimate(transfer)" for s in sources), sources
     for r in out["results"]:
         if r["latency_source"].startswith("measured"):
             assert r["latency_ms"] <= out["budget_ms"]

@@ -33,6 +33,9 @@ def register(subparsers: argparse._SubParsersAction, parents: list[argparse.Argu
     p.add_argument("--risk", type=float, default=0.05, metavar="DELTA",
                    help="for estimated latencies: a cell counts as fitting when the chance that it exceeds the "
                         "budget is at most DELTA (default 0.05); riskier cells are flagged")
+    p.add_argument("--measure", type=int, default=0, metavar="N",
+                   help="with --profile RUNTIME, run on the target device itself: measure up to N promising cells "
+                        "whose estimated latency only probably fits, before spending accuracy queries")
     p.add_argument("--export", metavar="DIR", help="export the returned cells to ONNX in DIR")
     p.add_argument("--profile", metavar="RUNTIME", help="measure the returned cells locally (e.g. onnxruntime)")
     p.set_defaults(handler=run)
@@ -125,6 +128,9 @@ def run(args: argparse.Namespace) -> int:
     _positive("--steps", args.steps)
     if not 0.0 < args.risk < 1.0:
         raise UserError(f"--risk must be in (0, 1), got {args.risk}")
+    _positive("--measure", args.measure, zero_ok=True)
+    if args.measure and not args.profile:
+        raise UserError("--measure N needs --profile RUNTIME (the runtime that measures on this machine)")
     dataset = dataset_spec(args.dataset).name
     ckpt = Path(args.checkpoint) if args.checkpoint else default_checkpoint_path()
     if not args.checkpoint and not ckpt.is_file():
@@ -150,10 +156,19 @@ def run(args: argparse.Namespace) -> int:
             surrogate = shipped_surrogate(dataset, gen.meta.accuracy_column)
         settings = SearchSettings(samples=args.samples, queries=args.queries, top=args.top, seed=args.seed,
                                   steps=args.steps, guidance=args.guidance, scale=args.guidance_scale,
-                                  adaptive_fraction=args.adaptive_guidance, upper_delta=args.risk)
+                                  adaptive_fraction=args.adaptive_guidance, upper_delta=args.risk,
+                                  measurements=args.measure)
+        measure = None
+        if args.measure:
+            from hwdiffnas.deploy import profile_cell
+
+            def measure(c: Cell) -> float:
+                return float(profile_cell(c, args.profile, dataset=dataset).median_ms)
+
         report = run_search(gen, device, budget_ms, dataset, settings, accuracy_lookup=lookup,
                             accuracy_source=f"benchmark:{gen.meta.accuracy_column}", surrogate=surrogate,
-                            labelled=labelled, known_accuracy=known)
+                            labelled=labelled, known_accuracy=known, measure=measure,
+                            measure_source=f"measured:{args.profile}")
     finally:
         if store is not None:
             store.close()
