@@ -33,8 +33,8 @@ def main() -> None:
     ap.add_argument("--guidance", default="joint")
     ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--adaptive", type=float, default=0.0)
-    ap.add_argument("--margin", type=float, default=0.0)
-    ap.add_argument("--sweep-share", type=float, default=1.0)
+    ap.add_argument("--margin", type=float, default=None, help="default: the search's default")
+    ap.add_argument("--sweep-share", type=float, default=None, help="default: the search's default")
     ap.add_argument("--refine-top", type=int, default=5)
     ap.add_argument("--refine-radius", type=int, default=2)
     ap.add_argument("--global-share", type=float, default=0.5)
@@ -50,6 +50,10 @@ def main() -> None:
     from hwdiffnas.search import SearchSettings, device_from_table, run_search, training_labels
     from hwdiffnas.space import Cell
 
+    if args.margin is None:
+        args.margin = SearchSettings.quantile_margin
+    if args.sweep_share is None:
+        args.sweep_share = SearchSettings.sweep_share
     ckpts = args.checkpoint or [str(default_checkpoint_path())]
     if len(ckpts) > 1 and len(ckpts) != len(args.seeds):
         raise SystemExit(f"{len(ckpts)} checkpoints need as many seeds, got {args.seeds}")
@@ -116,7 +120,8 @@ def main() -> None:
     summary = {"checkpoint": ckpts if len(ckpts) > 1 else ckpts[0], "seeds": args.seeds, "queries": args.queries,
                "samples": args.samples,
                "steps": args.steps, "guidance": args.guidance, "scale": args.scale, "adaptive": args.adaptive,
-               "margin": args.margin, "sweep_share": args.sweep_share, "refine_top": args.refine_top, "refine_radius": args.refine_radius,
+               "margin": args.margin, "sweep_share": args.sweep_share, "refine_top": args.refine_top,
+               "refine_radius": args.refine_radius,
                "global_share": args.global_share, "surrogate": None if args.no_surrogate else labels.surrogate_source,
                "label_fraction": gen.meta.training.get("label_fraction", 1.0),
                "training_labels": [len(m[1].known) for m in models.values()],

@@ -486,8 +486,9 @@ def run_search(gen: Any, device: DeviceLatency, budget_ms: float, dataset: str, 
     rest_r = [r for r in results if r.accuracy_source in ("none", "surrogate")]
     # known accuracies (queried or labelled) first, safe picks before possibly-over-budget ones
     measured.sort(key=lambda r: (r.may_exceed_budget, -(r.accuracy or 0.0), r.latency_ms))
-    # not looked up: safe picks first, then by surrogate accuracy where there is one, else by generator frequency
-    rest_r.sort(key=lambda r: (r.may_exceed_budget, -(r.accuracy if r.accuracy is not None else 0.0), -r.samples))
+    # not looked up: safe picks first, each group in query-plan order (the generator's and the surrogate's best
+    # alternate, as the queries would)
+    rest_r.sort(key=lambda r: r.may_exceed_budget)
     if not results:
         notes.append("no sampled cell fits the budget; try more --samples or a larger budget")
     return SearchReport(
@@ -511,15 +512,18 @@ class DiffusionSearch(SearchMethod):
 
     def __init__(self, checkpoint: str | None = None, samples: int = 500, steps: int = 20,
                  guidance: str = "joint", scale: float = 1.0, adaptive_fraction: float = 0.0,
-                 quantile_margin: float = 0.0, refine_top: int = 5, refine_radius: int = 2,
-                 global_share: float = 0.5) -> None:
+                 quantile_margin: float | None = None, sweep_share: float | None = None, refine_top: int = 5,
+                 refine_radius: int = 2, global_share: float = 0.5) -> None:
         from hwdiffnas.generator import default_checkpoint_path
         from hwdiffnas.generator.model import Generator
 
         self.checkpoint = str(checkpoint or default_checkpoint_path())
         self.gen = Generator.load(self.checkpoint)
         self.options = dict(samples=int(samples), steps=int(steps), guidance=guidance, scale=float(scale),
-                            adaptive_fraction=float(adaptive_fraction), quantile_margin=float(quantile_margin),
+                            adaptive_fraction=float(adaptive_fraction),
+                            quantile_margin=float(SearchSettings.quantile_margin if quantile_margin is None
+                                                  else quantile_margin),
+                            sweep_share=float(SearchSettings.sweep_share if sweep_share is None else sweep_share),
                             refine_top=int(refine_top), refine_radius=int(refine_radius),
                             global_share=float(global_share))
         self._surrogates: dict[tuple[str, int], Callable[[Sequence[Cell]], np.ndarray]] = {}
