@@ -291,8 +291,8 @@ class SearchSettings:
     guidance: str = "joint"
     scale: float = 1.0
     adaptive_fraction: float = 0.0
-    quantile_margin: float = 0.0
-    sweep_share: float = 1.0
+    quantile_margin: float = 0.5
+    sweep_share: float = 0.6
     refine_top: int = 5
     refine_radius: int = 2
     global_share: float = 0.5
@@ -361,7 +361,8 @@ def run_search(gen: Any, device: DeviceLatency, budget_ms: float, dataset: str, 
     Candidates: the fitting samples, the cells near the most-sampled ones, every fitting cell whose accuracy is
     already known (``known_accuracy``: labels paid for in training; no query spent) and — with a ``surrogate`` —
     the surrogate's best fitting cells. Queries (``accuracy_lookup``, a counted benchmark look-up; None: no store)
-    go to the best-ranked candidates, at most one per NATS class and none to a class whose accuracy is known.
+    go to the best-ranked candidates, at most one per NATS class and none to a class whose accuracy is known from
+    a fitting cell.
     ``labelled`` (the generator's training cells) defines novelty. ``measure`` (cell → ms on the device) lets
     the search replace up to ``settings.measurements`` uncertain estimates by measurements.
     """
@@ -421,12 +422,15 @@ def run_search(gen: Any, device: DeviceLatency, budget_ms: float, dataset: str, 
         first = (-score, -c.count) if surrogate is not None else (-c.count, -score)
         return (float(may_exceed(c)), *first, c.point)
 
+    # classes whose accuracy is known from a cell that fits: no query or measurement is spent on their other
+    # members (a known class member over the budget does not count: its fitting class-mates stay queryable)
+    known_fit_classes = {c.cell.nats_unique_str for c in pool.values() if c.cell in known}
     n_measured = 0
     if measure is not None and settings.measurements > 0:
         # the most promising cells that only probably fit are measured; those over budget leave the candidates
         risky = sorted((c for c in [*pool.values(), *glob] if may_exceed(c)),
                        key=lambda c: (-(c.score if math.isfinite(c.score) else -math.inf), -c.count, c.point))
-        seen_cls = {x.nats_unique_str for x in known}
+        seen_cls = set(known_fit_classes)
         for c in risky:
             if n_measured >= settings.measurements:
                 break
@@ -441,8 +445,8 @@ def run_search(gen: Any, device: DeviceLatency, budget_ms: float, dataset: str, 
         sampled = [c for c in sampled if c.point <= budget_ms]
     gen_order = sorted(pool.values(), key=rank_key)
     glob_order = sorted(glob, key=rank_key)
-    # queries: at most one per NATS class, never a class whose accuracy is known
-    taken = {x.nats_unique_str for x in known}
+    # queries: at most one per NATS class, never a class whose accuracy is known from a fitting cell
+    taken = set(known_fit_classes)
     n_glob = int(round(settings.global_share * settings.queries)) if glob_order else 0
     plan: list[_Candidate] = []
 
