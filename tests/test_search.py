@@ -413,3 +413,26 @@ def test_run_search_estimated_latency_prefers_sure_fits_and_flags_the_rest() -> 
     assert flagged and all(r.latency_upper_ms > budget for r in flagged)
     safe = [r for r in rep.results if not r.may_exceed_budget]
     assert rep.results[: len(safe)] == safe  # safe picks are listed before flagged ones
+
+
+def test_known_label_over_budget_leaves_its_fitting_class_mates_queryable() -> None:
+    """Cells in one NATS class share a label, but a labelled member over the budget must not hide a fitting
+    class-mate from the queries (dead-edge convolutions change latency, not the function)."""
+    from hwdiffnas.search import SearchSettings, run_search
+
+    dev, table = _synthetic_device()
+    slow = Cell.from_ops([0, 3, 3, 1, 3, 2])  # node 1 only receives `none`: the convs reading it are dead
+    fast = Cell.from_ops([0, 3, 0, 1, 0, 2])
+    assert slow.nats_unique_str == fast.nats_unique_str and table[fast] < table[slow]
+    budget = (table[fast] + table[slow]) / 2
+    asked: list[Cell] = []
+
+    def lookup(c: Cell) -> float:
+        asked.append(c)
+        return 60.0
+
+    settings = SearchSettings(samples=10, queries=3, top=10, refine_radius=0, global_share=0.0)
+    run_search(_FixedSampler([fast]), dev, budget, "cifar100", settings, accuracy_lookup=lookup,
+               accuracy_source="benchmark", surrogate=lambda cs: np.full(len(cs), 50.0),
+               known_accuracy={slow: 70.0})
+    assert asked == [fast]
