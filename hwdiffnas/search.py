@@ -350,6 +350,44 @@ def _fitting(device: DeviceLatency, cells: Sequence[Cell], budget_ms: float, cou
             if c.is_connected and np.isfinite(p) and p <= budget_ms]
 
 
+def _measure_promising(pool: dict[Cell, _Candidate], glob: list[_Candidate], closed_classes: set[str],
+                       may_exceed: Callable[[_Candidate], bool], measure: Callable[[Cell], float],
+                       source: str, budget_ms: float, n: int) -> int:
+    """Measure up to ``n`` cells that only probably fit, greedily by expected gain: P(fits) × how much its
+    predicted accuracy beats the best cell sure to fit (P from the estimate's point and upper bound, read as a
+    log-normal). A measured cell gets its measured latency (and becomes sure when it fits). Returns the count."""
+    everyone = [*pool.values(), *glob]
+    risky = [c for c in everyone if may_exceed(c) and math.isfinite(c.score) and c.point > 0]
+    if not risky:
+        return 0
+    safe_scores = [c.score for c in everyone if not may_exceed(c) and math.isfinite(c.score)]
+    best_safe = max(safe_scores, default=-math.inf)
+    score = np.array([c.score for c in risky])
+    sd = np.maximum(np.log(np.array([c.upper for c in risky]) / np.array([c.point for c in risky])) / 1.645, 1e-6)
+    z = np.log(budget_ms / np.array([c.point for c in risky])) / sd
+    p_fit = 0.5 * (1.0 + np.vectorize(math.erf)(z / math.sqrt(2.0)))
+    done = np.zeros(len(risky), dtype=bool)
+    closed = set(closed_classes)
+    count = 0
+    while count < n:
+        base = best_safe if math.isfinite(best_safe) else float(score.min()) - 1.0
+        gain = np.where(done, -1.0, p_fit * np.maximum(score - base, 0.0))
+        i = int(np.argmax(gain))
+        if gain[i] <= 0:
+            break
+        done[i] = True
+        c = risky[i]
+        if c.cell.nats_unique_str in closed:
+            continue
+        closed.add(c.cell.nats_unique_str)
+        c.point = c.upper = float(measure(c.cell))
+        c.source = source
+        count += 1
+        if c.point <= budget_ms:
+            best_safe = max(best_safe, c.score)
+    return count
+
+
 def run_search(gen: Any, device: DeviceLatency, budget_ms: float, dataset: str, settings: SearchSettings,
                accuracy_lookup: Callable[[Cell], float] | None = None, accuracy_source: str = "",
                surrogate: Callable[[Sequence[Cell]], np.ndarray] | None = None,
@@ -427,19 +465,8 @@ def run_search(gen: Any, device: DeviceLatency, budget_ms: float, dataset: str, 
     known_fit_classes = {c.cell.nats_unique_str for c in pool.values() if c.cell in known}
     n_measured = 0
     if measure is not None and settings.measurements > 0:
-        # the most promising cells that only probably fit are measured; those over budget leave the candidates
-        risky = sorted((c for c in [*pool.values(), *glob] if may_exceed(c)),
-                       key=lambda c: (-(c.score if math.isfinite(c.score) else -math.inf), -c.count, c.point))
-        seen_cls = set(known_fit_classes)
-        for c in risky:
-            if n_measured >= settings.measurements:
-                break
-            if c.cell.nats_unique_str in seen_cls:
-                continue
-            seen_cls.add(c.cell.nats_unique_str)
-            c.point = c.upper = float(measure(c.cell))
-            c.source = measure_source
-            n_measured += 1
+        n_measured = _measure_promising(pool, glob, known_fit_classes, may_exceed, measure, measure_source,
+                                        budget_ms, settings.measurements)
         pool = {k: c for k, c in pool.items() if c.point <= budget_ms}
         glob = [c for c in glob if c.point <= budget_ms]
         sampled = [c for c in sampled if c.point <= budget_ms]

@@ -436,3 +436,29 @@ def test_known_label_over_budget_leaves_its_fitting_class_mates_queryable() -> N
                accuracy_source="benchmark", surrogate=lambda cs: np.full(len(cs), 50.0),
                known_accuracy={slow: 70.0})
     assert asked == [fast]
+
+
+def test_measurements_replace_uncertain_estimates() -> None:
+    """With a way to measure, the most promising cells that only probably fit are measured (at most N); those
+    that fit become sure picks with their measured latency."""
+    from hwdiffnas.search import SearchSettings, run_search
+
+    dev, table = _synthetic_device(estimated=True)
+    budget = 4.0
+    near = list({c.nats_unique_str: c for c in all_cells()
+                 if c.is_connected and budget / 1.2 < table[c] <= budget}.values())
+    measured: list[Cell] = []
+
+    def measure(c: Cell) -> float:
+        measured.append(c)
+        return table[c]
+
+    settings = SearchSettings(samples=20, queries=2, top=20, refine_radius=0, global_share=0.0, measurements=2)
+    rep = run_search(_FixedSampler(near[:4]), dev, budget, "cifar100", settings,
+                     accuracy_lookup=lambda c: 50.0 + table[c], accuracy_source="benchmark",
+                     surrogate=lambda cs: np.array([50.0 + table[c] for c in cs]), measure=measure,
+                     measure_source="measured:test")
+    assert rep.measurements == len(measured) == 2
+    top = rep.results[0]
+    assert top.latency_source == "measured:test" and not top.may_exceed_budget
+    assert Cell.from_str(top.arch_str) in measured and top.latency_ms <= budget
