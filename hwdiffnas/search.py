@@ -350,44 +350,6 @@ def _fitting(device: DeviceLatency, cells: Sequence[Cell], budget_ms: float, cou
             if c.is_connected and np.isfinite(p) and p <= budget_ms]
 
 
-def _measure_promising(pool: dict[Cell, _Candidate], glob: list[_Candidate], closed_classes: set[str],
-                       may_exceed: Callable[[_Candidate], bool], measure: Callable[[Cell], float],
-                       source: str, budget_ms: float, n: int) -> int:
-    """Measure up to ``n`` cells that only probably fit, greedily by expected gain: P(fits) × how much its
-    predicted accuracy beats the best cell sure to fit (P from the estimate's point and upper bound, read as a
-    log-normal). A measured cell gets its measured latency (and becomes sure when it fits). Returns the count."""
-    everyone = [*pool.values(), *glob]
-    risky = [c for c in everyone if may_exceed(c) and math.isfinite(c.score) and c.point > 0]
-    if not risky:
-        return 0
-    safe_scores = [c.score for c in everyone if not may_exceed(c) and math.isfinite(c.score)]
-    best_safe = max(safe_scores, default=-math.inf)
-    score = np.array([c.score for c in risky])
-    sd = np.maximum(np.log(np.array([c.upper for c in risky]) / np.array([c.point for c in risky])) / 1.645, 1e-6)
-    z = np.log(budget_ms / np.array([c.point for c in risky])) / sd
-    p_fit = 0.5 * (1.0 + np.vectorize(math.erf)(z / math.sqrt(2.0)))
-    done = np.zeros(len(risky), dtype=bool)
-    closed = set(closed_classes)
-    count = 0
-    while count < n:
-        base = best_safe if math.isfinite(best_safe) else float(score.min()) - 1.0
-        gain = np.where(done, -1.0, p_fit * np.maximum(score - base, 0.0))
-        i = int(np.argmax(gain))
-        if gain[i] <= 0:
-            break
-        done[i] = True
-        c = risky[i]
-        if c.cell.nats_unique_str in closed:
-            continue
-        closed.add(c.cell.nats_unique_str)
-        c.point = c.upper = float(measure(c.cell))
-        c.source = source
-        count += 1
-        if c.point <= budget_ms:
-            best_safe = max(best_safe, c.score)
-    return count
-
-
 def run_search(gen: Any, device: DeviceLatency, budget_ms: float, dataset: str, settings: SearchSettings,
                accuracy_lookup: Callable[[Cell], float] | None = None, accuracy_source: str = "",
                surrogate: Callable[[Sequence[Cell]], np.ndarray] | None = None,
@@ -454,50 +416,60 @@ def run_search(gen: Any, device: DeviceLatency, budget_ms: float, dataset: str, 
         """An estimated latency whose upper bound exceeds the budget (exact latencies never do)."""
         return bool(c.source != device.table_source and np.isfinite(c.upper) and c.upper > budget_ms)
 
-    def rank_key(c: _Candidate) -> tuple[float, ...]:
-        # cells sure to fit come before cells that only probably fit: an estimate's upper bound is the budget check
-        score = c.score if math.isfinite(c.score) else -math.inf
-        first = (-score, -c.count) if surrogate is not None else (-c.count, -score)
-        return (float(may_exceed(c)), *first, c.point)
+    def plan_queries(n: int, sure_first: bool) -> tuple[list[_Candidate], list[_Candidate]]:
+        """(the ``n`` candidates to look up, every candidate in plan order). Look-ups: at most one per NATS
+        class, never a class whose accuracy is known from a fitting cell; the generator's share alternates its
+        most-sampled cells (its own belief) with the surrogate's ranking of its candidates, the rest follows the
+        surrogate's ranking of every fitting cell. ``sure_first``: cells sure to fit come before cells that only
+        probably fit."""
+        def key(c: _Candidate) -> tuple[float, ...]:
+            score = c.score if math.isfinite(c.score) else -math.inf
+            first = (-score, -c.count) if surrogate is not None else (-c.count, -score)
+            return (float(sure_first and may_exceed(c)), *first, c.point)
+
+        gen_order = sorted(pool.values(), key=key)
+        glob_order = sorted(glob, key=key)
+        freq_order = sorted(sampled, key=lambda c: (float(sure_first and may_exceed(c)), -c.count, c.point))
+        taken = set(known_fit_classes)
+        n_glob = int(round(settings.global_share * n)) if glob_order else 0
+        plan: list[_Candidate] = []
+
+        def take(order: list[_Candidate], k: int) -> None:
+            for c in order:
+                if k <= 0:
+                    return
+                if c.cell in known or c.cell.nats_unique_str in taken:
+                    continue
+                taken.add(c.cell.nats_unique_str)
+                plan.append(c)
+                k -= 1
+
+        for i in range(n - n_glob):
+            take(freq_order if i % 2 == 0 else gen_order, 1)
+        take(gen_order, n - n_glob - len(plan))
+        take(glob_order, n - len(plan))
+        take(gen_order, n - len(plan))
+        planned = {c.cell for c in plan}
+        return plan, plan + [c for c in gen_order + glob_order if c.cell not in planned]
 
     # classes whose accuracy is known from a cell that fits: no query or measurement is spent on their other
     # members (a known class member over the budget does not count: its fitting class-mates stay queryable)
     known_fit_classes = {c.cell.nats_unique_str for c in pool.values() if c.cell in known}
     n_measured = 0
     if measure is not None and settings.measurements > 0:
-        n_measured = _measure_promising(pool, glob, known_fit_classes, may_exceed, measure, measure_source,
-                                        budget_ms, settings.measurements)
+        # measure the cells the queries would go to if every estimate were right, where the estimate is unsure
+        for c in plan_queries(settings.queries + settings.measurements, sure_first=False)[0]:
+            if n_measured >= settings.measurements:
+                break
+            if may_exceed(c):
+                c.point = c.upper = float(measure(c.cell))
+                c.source = measure_source
+                n_measured += 1
         pool = {k: c for k, c in pool.items() if c.point <= budget_ms}
         glob = [c for c in glob if c.point <= budget_ms]
         sampled = [c for c in sampled if c.point <= budget_ms]
-    gen_order = sorted(pool.values(), key=rank_key)
-    glob_order = sorted(glob, key=rank_key)
-    # queries: at most one per NATS class, never a class whose accuracy is known from a fitting cell
-    taken = set(known_fit_classes)
-    n_glob = int(round(settings.global_share * settings.queries)) if glob_order else 0
-    plan: list[_Candidate] = []
-
-    def take(order: list[_Candidate], k: int) -> None:
-        for c in order:
-            if k <= 0:
-                return
-            key = c.cell.nats_unique_str
-            if c.cell in known or key in taken:
-                continue
-            taken.add(key)
-            plan.append(c)
-            k -= 1
-
-    # the generator's share alternates its most-sampled cells (its own belief) with the surrogate's ranking of
-    # its candidates (samples and their neighbourhoods)
-    freq_order = sorted(sampled, key=lambda c: (float(may_exceed(c)), -c.count, c.point))
-    for i in range(settings.queries - n_glob):
-        take(freq_order if i % 2 == 0 else gen_order, 1)
-    take(gen_order, settings.queries - n_glob - len(plan))
-    take(glob_order, settings.queries - len(plan))
-    take(gen_order, settings.queries - len(plan))
+    plan, ordered = plan_queries(settings.queries, sure_first=True)
     planned = {c.cell for c in plan}
-    ordered = plan + [c for c in gen_order + glob_order if c.cell not in planned]
 
     results: list[SearchResult] = []
     used = 0
