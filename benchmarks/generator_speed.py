@@ -28,11 +28,12 @@ def main() -> None:
 
     gen = Generator.load(args.checkpoint or default_checkpoint_path())
     cond = build_conditions(gen.meta.datasets, "cifar100", 1.0, gen.device_rep("pixel3"), 0.5)
-    configs = [("20 steps, joint guidance", 20, Guidance("joint", 2.0)),
-               ("20 steps, joint, adaptive 0.5", 20, Guidance("joint", 2.0, adaptive_fraction=0.5)),
+    configs = [("20 steps, joint guidance", 20, Guidance("joint", 1.0)),
+               ("20 steps, joint, adaptive 0.5", 20, Guidance("joint", 1.0, adaptive_fraction=0.5)),
+               ("20 steps, per-condition (accuracy, latency)", 20, Guidance("per-condition")),
                ("20 steps, no guidance", 20, Guidance("none")),
-               ("50 steps, joint guidance", 50, Guidance("joint", 2.0)),
-               ("100 steps, joint guidance", 100, Guidance("joint", 2.0))]
+               ("50 steps, joint guidance", 50, Guidance("joint", 1.0)),
+               ("100 steps, joint guidance", 100, Guidance("joint", 1.0))]
     gen.sample(cond, 64, steps=5)  # warm-up
     out = []
     for label, steps, guidance in configs:

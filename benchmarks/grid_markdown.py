@@ -21,7 +21,7 @@ def main() -> None:
     args = ap.parse_args()
     runs = []
     for spec in args.runs:
-        name, _, path = spec.partition("=")
+        name, _, path = spec.rpartition("=")
         if not path:
             raise SystemExit(f"expected NAME=RESULT.json, got {spec!r}")
         runs.append((name, json.loads(Path(path).read_text())))
