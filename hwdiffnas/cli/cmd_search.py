@@ -200,7 +200,9 @@ def run(args: argparse.Namespace) -> int:
           f"connected cells), dataset {report.dataset}")
     print(f"{report.samples} samples in {report.sample_seconds:.1f} s: {report.feasible_fraction:.1%} within budget, "
           f"{report.uniqueness:.1%} unique, {report.connected_fraction:.1%} connected; "
-          f"{report.queries} accuracy queries")
+          f"{report.queries} accuracy queries"
+          + (f", {report.known_labels} accuracies known from training labels" if report.known_labels else "")
+          + (f", {report.measurements} latency measurements" if report.measurements else ""))
     headers = ["#", "arch_str", "latency_ms", "source", "accuracy", "acc_source", "samples", "origin"]
     rows = []
     for i, r in enumerate(out["results"], start=1):
