@@ -248,6 +248,15 @@ def test_train_command_small(tmp_path: Path, nb201_data_dir: Path, nb201_store,
     picks = method.run(task, q, seed=0)
     assert picks and q.used <= 2 + method.label_queries(task)
     assert all(task.feasible[p.index] for p in picks)
+    # the same through `bench --checkpoint`: the training labels are charged as queries
+    out = _run_json(capsys, ["--data-dir", str(nb201_data_dir), "bench", "--method", "diffusion", "--checkpoint",
+                             str(ckpt), "--device", "pixel3", "--budget", "p50", "--queries", "2", "--seeds", "1",
+                             "--json"])
+    summary = out["grid"][0]["results"][0]["summary"]
+    assert round(0.1 * n_conn) <= summary["queries"]["mean"] <= round(0.1 * n_conn) + 2
+    assert main(["--data-dir", str(nb201_data_dir), "bench", "--method", "random", "--checkpoint", str(ckpt),
+                 "--device", "pixel3", "--budget", "p50"]) == 2
+    assert "diffusion method only" in capsys.readouterr().err
     assert main(["--data-dir", str(nb201_data_dir), "train", "--label-fraction", "2", "-o",
                  str(tmp_path / "x.safetensors")]) == 2
 

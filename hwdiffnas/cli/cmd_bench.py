@@ -27,6 +27,9 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--queries", default="50", help="comma-separated accuracy query budgets (default 50)")
     p.add_argument("--seeds", type=int, default=5, help="number of seeds, 0..S-1 (default 5)")
     p.add_argument("--label-fraction", help="predictor: comma-separated fractions of cells labelled (default 0.01)")
+    p.add_argument("--checkpoint", metavar="CKPT",
+                   help="diffusion: generator checkpoint (default: the shipped one); one trained with "
+                        "--label-fraction is charged its training labels as queries")
     p.add_argument("--dataset", default="cifar100", help="accuracy dataset (default cifar100)")
     p.add_argument("--column", default="nats", help="accuracy column (default nats)")
     p.add_argument("--grid", action="store_true",
@@ -38,8 +41,10 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.set_defaults(handler=run)
 
 
-def configs_from_args(methods: list[str], queries: list[int], fractions: list[float] | None) -> list:
-    """Method configurations: each method × query budget (× label fraction for the predictor)."""
+def configs_from_args(methods: list[str], queries: list[int], fractions: list[float] | None,
+                      checkpoint: str | None = None) -> list:
+    """Method configurations: each method × query budget (× label fraction for the predictor; the diffusion
+    method gets ``checkpoint`` when one is given)."""
     from hwdiffnas.harness import MethodConfig
 
     out = []
@@ -48,6 +53,8 @@ def configs_from_args(methods: list[str], queries: list[int], fractions: list[fl
             if m == "predictor":
                 for f in fractions or [0.01]:
                     out.append(MethodConfig(m, q, {"label_fraction": f}))
+            elif m == "diffusion" and checkpoint:
+                out.append(MethodConfig(m, q, {"checkpoint": checkpoint}))
             else:
                 out.append(MethodConfig(m, q))
     return out
@@ -70,7 +77,9 @@ def run(args: argparse.Namespace) -> int:
     methods = _csv_list(args.method)
     if fractions and "predictor" not in methods:
         raise UserError("--label-fraction applies to the predictor method only")
-    configs = configs_from_args(methods, queries, fractions)
+    if args.checkpoint and "diffusion" not in methods:
+        raise UserError("--checkpoint applies to the diffusion method only")
+    configs = configs_from_args(methods, queries, fractions, args.checkpoint)
     if args.grid:
         if args.budget:
             raise UserError("--grid uses the protocol's budgets; drop --budget (or drop --grid)")
