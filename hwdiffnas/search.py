@@ -2,10 +2,12 @@
 
 Steps: resolve the device (benchmark table, ``--device-table`` rows, or what the checkpoint knows), turn the
 budget into the latency condition (its quantile among the device's connected cells), sample cells conditioned on
-"the most accurate cell that fits this budget on this device", decode and dedupe them, check the budget (table
-latency where known, else an estimate — each result says which), rank the fitting cells by how often the generator
-proposed them (its belief that a cell is the best fit; an accuracy surrogate breaks ties where one is given),
-spend at most Q accuracy queries on the top of that ranking when a benchmark store is present, and return the best.
+"the most accurate cell that fits this budget on this device" (part of them on slightly lower budgets), decode and
+dedupe them, check the budget (table latency where known, else an estimate with an upper bound — each result says
+which), gather candidates (the fitting samples, their 2-edit neighbourhoods, cells whose accuracy is already known,
+the accuracy surrogate's best fitting cells), optionally measure the most promising unsure ones, spend at most Q
+accuracy queries (half on the generator's own proposals, half on the surrogate's ranking, one per NATS class) when a
+benchmark store is present, and return the best.
 """
 
 from __future__ import annotations
