@@ -29,6 +29,7 @@ from export.tensorrt.trtexec import (
     times_samples,
 )
 from hwdiffnas.errors import MissingBackendError
+from hwdiffnas.interfaces import ExportedModel, ModelMetadata
 
 FIXTURES = Path(__file__).parent / "fixtures" / "tensorrt"
 
@@ -160,26 +161,35 @@ def test_binding_missing_or_incomplete(tmp_path: Path) -> None:
         read_binding(engine)
 
 
+def _engine_model(tmp_path: Path, binding: EngineBinding | None = None) -> ExportedModel:
+    """An engine file (placeholder bytes) for a tiny cell, with ``binding`` written beside it when given."""
+    engine = tmp_path / "m.engine"
+    if binding is not None:
+        engine.write_bytes(b"\0")
+        write_binding(engine, binding)
+    meta = ModelMetadata("|skip_connect~0|+|none~0|none~1|+|none~0|none~1|none~2|", "cifar10", (1, 3, 32, 32), "0")
+    return ExportedModel(engine, "tensorrt", meta)
+
+
 def test_missing_tensorrt_message(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from hwdiffnas.interfaces import ExportedModel, ModelMetadata, ProfileSettings
+    import sys
+
+    from hwdiffnas.interfaces import ProfileSettings
     from profilers.tensorrt import TensorrtProfiler
 
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.delenv("HWDIFFNAS_TRTEXEC", raising=False)
+    monkeypatch.setitem(sys.modules, "tensorrt", None)  # absent, whether or not it is installed here
     ok, why = tensorrt_available()
-    if ok:
-        pytest.skip("TensorRT is installed here")
-    assert "trtexec" in why
-    meta = ModelMetadata("|skip_connect~0|+|none~0|none~1|+|none~0|none~1|none~2|", "cifar10", (1, 3, 32, 32),
-                         "0")
-    model = ExportedModel(tmp_path / "m.engine", "tensorrt", meta)
+    assert not ok and "trtexec" in why
+    model = _engine_model(tmp_path)
     with pytest.raises(MissingBackendError, match=r"pip install 'hwdiffnas\[tensorrt\]'"):
         TensorrtProfiler().profile(model, ProfileSettings())
 
 
 def test_trtexec_route_refuses_foreign_engine(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """With a trtexec that reports another GPU, the profiler refuses before returning any number."""
-    from hwdiffnas.interfaces import ExportedModel, ModelMetadata, ProfileSettings
+    from hwdiffnas.interfaces import ProfileSettings
     from profilers.tensorrt import TensorrtProfiler
 
     fake = tmp_path / "trtexec"
@@ -188,22 +198,18 @@ def test_trtexec_route_refuses_foreign_engine(monkeypatch: pytest.MonkeyPatch, t
     fake.write_text(f"#!/bin/sh\ncat {tmp_path / 'device.txt'}\nexit 0\n")
     fake.chmod(0o755)
     monkeypatch.setenv("HWDIFFNAS_TRTEXEC", str(fake))
-    engine = tmp_path / "m.engine"
-    engine.write_bytes(b"\0")
-    write_binding(engine, EngineBinding("NVIDIA Jetson TX2", "6.2", "8.2.1", "fp32", "trtexec"))
-    meta = ModelMetadata("|skip_connect~0|+|none~0|none~1|+|none~0|none~1|none~2|", "cifar10", (1, 3, 32, 32),
-                         "0")
+    model = _engine_model(tmp_path, EngineBinding("NVIDIA Jetson TX2", "6.2", "8.2.1", "fp32", "trtexec"))
     with pytest.raises(EngineBindingError, match="RTX 2080"):
-        TensorrtProfiler(route="trtexec").profile(ExportedModel(engine, "tensorrt", meta), ProfileSettings())
+        TensorrtProfiler(route="trtexec").profile(model, ProfileSettings())
     with pytest.raises(Exception, match="fp32 engine; asked to time fp16"):
-        TensorrtProfiler(route="trtexec").profile(ExportedModel(engine, "tensorrt", meta),
+        TensorrtProfiler(route="trtexec").profile(model,
                                                   ProfileSettings(precision="fp16"))
 
 
 def test_trtexec_route_with_matching_device_reads_export_times(monkeypatch: pytest.MonkeyPatch,
                                                                tmp_path: Path) -> None:
     """A stand-in trtexec that prints a genuine device block and writes genuine --exportTimes records."""
-    from hwdiffnas.interfaces import ExportedModel, ModelMetadata, ProfileSettings
+    from hwdiffnas.interfaces import ProfileSettings
     from profilers.tensorrt import TensorrtProfiler
 
     (tmp_path / "device.txt").write_text(fixture("trtexec_device_issue3747.txt"))
@@ -215,12 +221,8 @@ def test_trtexec_route_with_matching_device_reads_export_times(monkeypatch: pyte
                     f"cp {tmp_path / 'times.json'} \"${{a#--exportTimes=}}\";; esac; done\n")
     fake.chmod(0o755)
     monkeypatch.setenv("HWDIFFNAS_TRTEXEC", str(fake))
-    engine = tmp_path / "m.engine"
-    engine.write_bytes(b"\0")
-    write_binding(engine, EngineBinding("NVIDIA GeForce RTX 2080", "7.5", "8.6.3", "fp32", "trtexec"))
-    meta = ModelMetadata("|skip_connect~0|+|none~0|none~1|+|none~0|none~1|none~2|", "cifar10", (1, 3, 32, 32),
-                         "0")
-    stats = TensorrtProfiler(route="trtexec").profile(ExportedModel(engine, "tensorrt", meta),
+    model = _engine_model(tmp_path, EngineBinding("NVIDIA GeForce RTX 2080", "7.5", "8.6.3", "fp32", "trtexec"))
+    stats = TensorrtProfiler(route="trtexec").profile(model,
                                                       ProfileSettings(warmup=2, runs=10))
     assert stats.runs == 10 and stats.runtime == "tensorrt" and stats.runtime_version == "8.6.3"
     assert stats.host == "NVIDIA GeForce RTX 2080"

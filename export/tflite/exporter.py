@@ -253,11 +253,7 @@ class TfliteExporter(Exporter):
         ok, why = litert_available()
         if not ok or self.converter != "litert-torch":
             return ok, why
-        try:
-            import litert_torch  # noqa: F401
-        except ImportError as exc:
-            return False, str(exc)
-        return True, ""
+        return modules_importable(["litert_torch"])
 
     def _metadata(self, metadata: ModelMetadata, **extra: str) -> ModelMetadata:
         merged = {**metadata.extra, "format": self.name, "converter": self.converter, "precision": "fp32", **extra}

@@ -68,14 +68,19 @@ def latency_to_state(pred: LatencyPredictor, prefix: str = "") -> tuple[dict[str
     return arrays, meta
 
 
+def _feature_set(meta: dict[str, Any], where: str) -> tuple[str, int]:
+    """The stored feature-set name and its feature width; an unknown name is an error naming ``where``."""
+    fs = _meta(meta, "feature_set", where, str)
+    try:
+        return fs, feature_dim(fs)
+    except UserError as exc:
+        raise UserError(f"{where}: {exc}") from exc
+
+
 def latency_from_state(arrays: dict[str, np.ndarray], meta: dict[str, Any], prefix: str = "",
                        where: str = "latency predictor") -> LatencyPredictor:
     """Inverse of `latency_to_state`, validated."""
-    fs = _meta(meta, "feature_set", where, str)
-    try:
-        p = feature_dim(fs)
-    except UserError as exc:
-        raise UserError(f"{where}: {exc}") from exc
+    fs, p = _feature_set(meta, where)
     residuals = _get(arrays, f"{prefix}residuals", where, (None,)).astype(np.float64)
     if len(residuals) < 2 or np.any(np.diff(residuals) < 0):
         raise UserError(f"{where}: calibration residuals must be sorted and hold 2+ values")
@@ -162,11 +167,7 @@ def accuracy_to_state(sur: AccuracySurrogate, prefix: str = "") -> tuple[dict[st
 def accuracy_from_state(arrays: dict[str, np.ndarray], meta: dict[str, Any], prefix: str = "",
                         where: str = "accuracy surrogate") -> AccuracySurrogate:
     """Inverse of `accuracy_to_state`, validated."""
-    fs = _meta(meta, "feature_set", where, str)
-    try:
-        p = feature_dim(fs)
-    except UserError as exc:
-        raise UserError(f"{where}: {exc}") from exc
+    fs, p = _feature_set(meta, where)
     labels = _meta(meta, "class_labels", where, dict)
     if not all(isinstance(k, str) and isinstance(v, (int, float)) for k, v in labels.items()):
         raise UserError(f"{where}: class labels must map class strings to numbers")
