@@ -15,8 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import pickle
-import re
-import secrets
 import signal
 import subprocess
 import sys
@@ -28,7 +26,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-CLI = [sys.executable, "-m", "hwdiffnas"]
+from agent_process import CLI, start_agent
 
 
 def rss_mb(pid: int) -> float:
@@ -62,20 +60,9 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="hwd-load-"))
     models = [export_cell(Cell.parse(a), "onnx", work / a.replace(",", "")).path.read_bytes()
               for a in ("1,2,0,4,1,2", "3,3,3,3,3,3")]
-    token = secrets.token_urlsafe(32)
     tf = work / "token"
-    tf.write_text(token)
-    tf.chmod(0o600)
-    agent = subprocess.Popen([*CLI, "agent", "serve", "--port", "0", "--token-file", str(tf), "--workdir",
-                              str(work / "agent")], stderr=subprocess.PIPE, text=True)
-    assert agent.stderr is not None
-    url = None
-    while url is None:
-        line = agent.stderr.readline()
-        if not line:
-            raise SystemExit("agent did not start")
-        m = re.search(r"listening on (http://\S+)", line)
-        url = m.group(1) if m else None
+    agent, url = start_agent(tf, work / "agent")
+    token = tf.read_text().strip()
     rss: list[tuple[float, float]] = []
     stop = threading.Event()
 

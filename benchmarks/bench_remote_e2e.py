@@ -13,15 +13,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
-import secrets
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-CLI = [sys.executable, "-m", "hwdiffnas"]
+from agent_process import CLI, start_agent
 
 
 def main() -> int:
@@ -43,18 +41,7 @@ def main() -> int:
         subprocess.run([*CLI, "--data-dir", str(d), "data", "import", str(args.nb201)], check=True)
         out["import_s"] = time.perf_counter() - t
     token = d / "agent.token"
-    token.write_text(secrets.token_urlsafe(32) + "\n")
-    token.chmod(0o600)
-    agent = subprocess.Popen([*CLI, "agent", "serve", "--port", "0", "--token-file", str(token), "--workdir",
-                              str(d / "agent-work")], stderr=subprocess.PIPE, text=True)
-    url = None
-    assert agent.stderr is not None
-    while url is None:
-        line = agent.stderr.readline()
-        if not line:
-            raise SystemExit("agent did not start")
-        m = re.search(r"listening on (http://\S+)", line)
-        url = m.group(1) if m else None
+    agent, url = start_agent(token, d / "agent-work")
     try:
         health0 = json.loads(subprocess.run([*CLI, "agent", "health", "--remote", url, "--token-file", str(token),
                                              "--json"], capture_output=True, text=True, check=True).stdout)
