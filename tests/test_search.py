@@ -330,7 +330,7 @@ class _FixedSampler:
         from types import SimpleNamespace
 
         self.cells = cells
-        self.meta = SimpleNamespace(datasets=["cifar100"])
+        self.meta = SimpleNamespace(datasets=["cifar100"], training={})
 
     def sample(self, cond, n, steps=20, guidance=None, seed=0):  # noqa: ANN001, ANN201
         return np.array([self.cells[i % len(self.cells)].ops for i in range(n)])
@@ -471,3 +471,69 @@ def test_measurements_replace_uncertain_estimates() -> None:
     top = rep.results[0]
     assert top.latency_source == "measured:test" and not top.may_exceed_budget
     assert Cell.from_str(top.arch_str) in measured and top.latency_ms <= budget
+
+
+def test_measure_slack_measures_estimates_just_over_the_budget() -> None:
+    """An estimate that over-predicts a fitting cell keeps it out of the candidates, unless measurements are
+    available and ``measure_slack`` admits estimates that far over the budget: then it is measured and returned
+    as a sure pick. Unmeasured estimates over the budget are never returned."""
+    from hwdiffnas.search import DeviceLatency, SearchSettings, run_search
+
+    _dev, table = _synthetic_device()
+    budget = 4.0
+
+    def estimate(cs, delta):  # noqa: ANN001, ANN202 - point 10 % above the truth, upper 20 % above the point
+        p = np.array([table[c] for c in cs]) * 1.1
+        return p, p * 1.2
+
+    conn = np.array([table[c] for c in all_cells() if c.is_connected])
+    dev = DeviceLatency("synthetic", np.zeros(11, np.float32), np.sort(conn), {}, "rows", estimate, "estimate")
+    hidden = list({c.nats_unique_str: c for c in all_cells()
+                   if c.is_connected and budget / 1.1 < table[c] <= budget}.values())[:3]
+    measured: list[Cell] = []
+
+    def measure(c: Cell) -> float:
+        measured.append(c)
+        return table[c]
+
+    def run(slack: float):
+        measured.clear()
+        settings = SearchSettings(samples=10, queries=2, top=10, refine_radius=0, global_share=0.0,
+                                  measurements=3, measure_slack=slack)
+        return run_search(_FixedSampler(hidden), dev, budget, "cifar100", settings,
+                          accuracy_lookup=lambda c: 50.0 + table[c], accuracy_source="benchmark",
+                          surrogate=lambda cs: np.array([50.0 + table[c] for c in cs]), measure=measure,
+                          measure_source="measured:test")
+
+    strict = run(1.0)
+    assert not measured and not {r.arch_str for r in strict.results} & {c.arch_str for c in hidden}
+    loose = run(1.2)
+    assert measured and set(measured) <= set(hidden) and loose.measurements == len(measured)
+    top = loose.results[0]
+    assert Cell.from_str(top.arch_str) in hidden and top.latency_source == "measured:test"
+    assert not top.may_exceed_budget and top.latency_ms <= budget
+    assert all(r.latency_ms <= budget for r in loose.results)
+
+
+def test_global_ranking_covers_the_generators_candidates() -> None:
+    """The surrogate's global share ranks *every* fitting cell: a sampled cell the surrogate ranks first is
+    queried even when all queries go to the global ranking (it used to rank only cells nobody sampled)."""
+    from hwdiffnas.search import SearchSettings, run_search
+
+    dev, table = _synthetic_device()
+    budget = 4.0
+    fitting = [c for c in all_cells() if c.is_connected and table[c] <= budget]
+    best = fitting[len(fitting) // 2]
+    score = {c: 50.0 + 0.001 * i for i, c in enumerate(fitting)}
+    score[best] = 99.0
+    asked: list[Cell] = []
+
+    def lookup(c: Cell) -> float:
+        asked.append(c)
+        return score.get(c, 0.0)
+
+    settings = SearchSettings(samples=10, queries=1, top=10, refine_radius=0, global_share=1.0)
+    run_search(_FixedSampler([best, fitting[0]]), dev, budget, "cifar100", settings, accuracy_lookup=lookup,
+               accuracy_source="benchmark", surrogate=lambda cs: np.array([score.get(c, 0.0) for c in cs]))
+    assert asked == [best]
+
