@@ -37,7 +37,8 @@ def main() -> None:
     ap.add_argument("--sweep-share", type=float, default=None, help="default: the search's default")
     ap.add_argument("--refine-top", type=int, default=5)
     ap.add_argument("--refine-radius", type=int, default=2)
-    ap.add_argument("--global-share", type=float, default=0.5)
+    ap.add_argument("--global-share", type=float, default=None,
+                    help="queries' share on the surrogate's global ranking (default: by label fraction)")
     ap.add_argument("--no-surrogate", action="store_true", help="rank by generator frequency only (ablation)")
     ap.add_argument("--devices", nargs="*", default=None)
     ap.add_argument("--out", default=None)
@@ -47,7 +48,7 @@ def main() -> None:
     from hwdiffnas.generator import default_checkpoint_path
     from hwdiffnas.generator.model import Generator
     from hwdiffnas.harness import default_grid, make_task
-    from hwdiffnas.search import SearchSettings, device_from_table, run_search, training_labels
+    from hwdiffnas.search import SearchSettings, default_global_share, device_from_table, run_search, training_labels
     from hwdiffnas.space import Cell
 
     if args.margin is None:
@@ -122,7 +123,9 @@ def main() -> None:
                "steps": args.steps, "guidance": args.guidance, "scale": args.scale, "adaptive": args.adaptive,
                "margin": args.margin, "sweep_share": args.sweep_share, "refine_top": args.refine_top,
                "refine_radius": args.refine_radius,
-               "global_share": args.global_share, "surrogate": None if args.no_surrogate else labels.surrogate_source,
+               "global_share": [default_global_share(m[0]) if args.global_share is None else args.global_share
+                                for m in models.values()],
+               "surrogate": None if args.no_surrogate else labels.surrogate_source,
                "label_fraction": gen.meta.training.get("label_fraction", 1.0),
                "training_labels": [len(m[1].known) for m in models.values()],
                "mean_regret": float(np.mean(regrets)), "worst_regret": float(np.max(regrets)),

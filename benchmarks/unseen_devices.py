@@ -43,10 +43,14 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=20)
     ap.add_argument("--queries", type=int, default=10)
     ap.add_argument("--samples", type=int, default=500)
-    ap.add_argument("--global-share", type=float, default=0.5)
+    ap.add_argument("--global-share", type=float, default=None,
+                    help="queries' share on the surrogate's global ranking (default: by label fraction)")
     ap.add_argument("--upper-delta", type=float, default=0.05)
     ap.add_argument("--measurements", type=int, default=0,
                     help="latency measurements the search may make on the device (simulated by the table)")
+    ap.add_argument("--measure-slack", type=float, default=None,
+                    help="with measurements, estimates up to this factor over the budget stay measurement candidates "
+                         "(default: the search's default)")
     ap.add_argument("--devices", nargs="*", default=list(HELD_OUT))
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
@@ -54,9 +58,11 @@ def main() -> None:
     from hwdiffnas.benchmark import open_store
     from hwdiffnas.generator.model import Generator
     from hwdiffnas.harness import make_task
-    from hwdiffnas.search import SearchSettings, device_from_rows, run_search, shipped_surrogate
+    from hwdiffnas.search import SearchSettings, default_global_share, device_from_rows, run_search, shipped_surrogate
     from hwdiffnas.space import Cell
 
+    if args.measure_slack is None:
+        args.measure_slack = SearchSettings.measure_slack
     gen = Generator.load(args.checkpoint)
     seen = sorted(set(gen.meta.devices) & set(HELD_OUT + SIBLINGS))
     if seen:
@@ -87,7 +93,7 @@ def main() -> None:
 
                 settings = SearchSettings(samples=args.samples, queries=args.queries, top=args.queries, seed=seed,
                                           global_share=args.global_share, upper_delta=args.upper_delta,
-                                          measurements=args.measurements)
+                                          measurements=args.measurements, measure_slack=args.measure_slack)
                 measured: set[int] = set()
 
                 def measure(c, measured=measured, lat=lat):
@@ -128,8 +134,9 @@ def main() -> None:
     safe_total = sum(c["safe_picks"] for c in cases)
     summary = {
         "checkpoint": args.checkpoint, "rows": args.rows, "seeds": args.seeds, "queries": args.queries,
-        "global_share": args.global_share, "upper_delta": args.upper_delta,
-        "measurements": args.measurements, "cases": len(cases),
+        "global_share": default_global_share(gen) if args.global_share is None else args.global_share,
+        "upper_delta": args.upper_delta,
+        "measurements": args.measurements, "measure_slack": args.measure_slack, "cases": len(cases),
         "mean_regret": float(np.mean(regrets)) if regrets else None,
         "worst_grid_cell": max(float(np.mean([r for r in v if r is not None] or [np.nan])) for v in per_cell.values()),
         "cases_without_fitting_pick": sum(1 for c in cases if c["safe_fitting"] == 0),
