@@ -483,14 +483,21 @@ def run_search(gen: Any, device: DeviceLatency, budget_ms: float, dataset: str, 
     known_fit_classes = {c.cell.nats_unique_str for c in pool.values() if c.cell in known}
     n_measured = 0
     if measure is not None and settings.measurements > 0:
-        # measure the cells the queries would go to if every estimate were right, where the estimate is unsure
-        for c in plan_queries(settings.queries + settings.measurements, sure_first=False)[0]:
-            if n_measured >= settings.measurements:
+        # measure the cells the queries would go to if every estimate were right, where the estimate is unsure; a
+        # cell measured over the budget leaves the candidates at once, so its NATS class-mates (same function, other
+        # dead-edge ops, other latency) take its place in the next plan
+        while n_measured < settings.measurements:
+            plan = plan_queries(settings.queries + settings.measurements, sure_first=False)[0]
+            c = next((c for c in plan if may_exceed(c)), None)
+            if c is None:
                 break
-            if may_exceed(c):
-                c.point = c.upper = float(measure(c.cell))
-                c.source = measure_source
-                n_measured += 1
+            c.point = c.upper = float(measure(c.cell))
+            c.source = measure_source
+            n_measured += 1
+            if c.point > budget_ms:
+                pool.pop(c.cell, None)
+                glob = [g for g in glob if g.cell != c.cell]
+                sampled = [g for g in sampled if g.cell != c.cell]
         pool = {k: c for k, c in pool.items() if c.point <= budget_ms}
         glob = [c for c in glob if c.point <= budget_ms]
         sampled = [c for c in sampled if c.point <= budget_ms]

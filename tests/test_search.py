@@ -537,3 +537,37 @@ def test_global_ranking_covers_the_generators_candidates() -> None:
                accuracy_source="benchmark", surrogate=lambda cs: np.array([score.get(c, 0.0) for c in cs]))
     assert asked == [best]
 
+
+
+def test_measured_over_budget_frees_its_class_for_a_faster_class_mate() -> None:
+    """Measurements follow the query plan (one cell per NATS class); a cell measured over the budget leaves the
+    candidates at once, so a class-mate with other dead-edge ops (same function, lower latency) is measured next."""
+    from hwdiffnas.search import DeviceLatency, SearchSettings, run_search
+
+    _dev, table = _synthetic_device()
+    slow = Cell.from_ops([0, 3, 3, 1, 3, 2])
+    fast = Cell.from_ops([0, 3, 0, 1, 0, 2])
+    assert slow.nats_unique_str == fast.nats_unique_str and table[fast] < table[slow]
+    budget = (table[fast] + table[slow]) / 2
+
+    def estimate(cs, delta):  # noqa: ANN001, ANN202 - both class-mates estimated 10 % over the budget
+        p = np.array([budget * 1.1 if c in (slow, fast) else table[c] for c in cs])
+        return p, p * 1.2
+
+    conn = np.array([table[c] for c in all_cells() if c.is_connected])
+    dev = DeviceLatency("synthetic", np.zeros(11, np.float32), np.sort(conn), {}, "rows", estimate, "estimate")
+    measured: list[Cell] = []
+
+    def measure(c: Cell) -> float:
+        measured.append(c)
+        return table[c]
+
+    settings = SearchSettings(samples=8, queries=1, top=5, refine_radius=0, global_share=0.0, measurements=2)
+    rep = run_search(_FixedSampler([slow, slow, slow, fast]), dev, budget, "cifar100", settings,
+                     accuracy_lookup=lambda c: 70.0, accuracy_source="benchmark",
+                     surrogate=lambda cs: np.array([90.0 if c in (slow, fast) else 50.0 for c in cs]),
+                     measure=measure, measure_source="measured:test")
+    assert measured == [slow, fast]
+    top = rep.results[0]
+    assert Cell.from_str(top.arch_str) == fast and top.latency_source == "measured:test"
+    assert slow.arch_str not in {r.arch_str for r in rep.results}
