@@ -286,8 +286,8 @@ class SearchSettings:
     every cell that fits (the rest go to the generator's candidates, ranked by the surrogate); None: see
     `default_global_share`.
     ``measure_slack``: with ``measurements``, cells whose *estimated* latency exceeds the budget by at most this
-    factor are still candidates for a measurement (estimates of the best cells near the budget tend to be high);
-    a cell is returned only when its measurement or its estimate fits.
+    factor are still candidates for a measurement (an estimate from few rows can overrate the latency of an accurate
+    cell near the budget); a cell is returned only when its measurement or its estimate fits.
     """
 
     samples: int = 500
@@ -480,7 +480,7 @@ def run_search(gen: Any, device: DeviceLatency, budget_ms: float, dataset: str, 
 
     # classes whose accuracy is known from a cell that fits: no query or measurement is spent on their other
     # members (a known class member over the budget does not count: its fitting class-mates stay queryable)
-    known_fit_classes = {c.cell.nats_unique_str for c in pool.values() if c.cell in known}
+    known_fit_classes = {c.cell.nats_unique_str for c in pool.values() if c.cell in known and c.point <= budget_ms}
     n_measured = 0
     if measure is not None and settings.measurements > 0:
         # measure the cells the queries would go to if every estimate were right, where the estimate is unsure; a
@@ -501,7 +501,6 @@ def run_search(gen: Any, device: DeviceLatency, budget_ms: float, dataset: str, 
         pool = {k: c for k, c in pool.items() if c.point <= budget_ms}
         glob = [c for c in glob if c.point <= budget_ms]
         sampled = [c for c in sampled if c.point <= budget_ms]
-        known_fit_classes = {c.cell.nats_unique_str for c in pool.values() if c.cell in known}
     plan, ordered = plan_queries(settings.queries, sure_first=True)
     planned = {c.cell for c in plan}
 

@@ -571,3 +571,10 @@ def test_measured_over_budget_frees_its_class_for_a_faster_class_mate() -> None:
     top = rep.results[0]
     assert Cell.from_str(top.arch_str) == fast and top.latency_source == "measured:test"
     assert slow.arch_str not in {r.arch_str for r in rep.results}
+    # a labelled class-mate whose estimate is only within the measurement slack does not close the class either
+    measured.clear()
+    rep = run_search(_FixedSampler([fast]), dev, budget, "cifar100", settings,
+                     accuracy_lookup=lambda c: 70.0, accuracy_source="benchmark",
+                     surrogate=lambda cs: np.array([90.0 if c in (slow, fast) else 50.0 for c in cs]),
+                     known_accuracy={slow: 72.0}, measure=measure, measure_source="measured:test")
+    assert fast in measured and rep.results[0].arch_str == fast.arch_str
