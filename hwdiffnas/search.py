@@ -315,7 +315,7 @@ def default_global_share(gen: Any) -> float:
     Measured on the protocol grid (docs/benchmarks.md, issue 5): with all labels the generator's most-sampled cells
     find oracles the shipped surrogate misses (mean regret 0.000 at half vs 0.015 with every query on the
     surrogate's ranking); with 10 % labels its proposals are worse than the surrogate's ranking (0.144 vs 0.102),
-    with 1 % level (0.648 vs 0.662).
+    with 1 % level (0.648 vs 0.662 on three label subsets).
     """
     return 0.5 if float(gen.meta.training.get("label_fraction", 1.0)) >= 1.0 else 1.0
 
