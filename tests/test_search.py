@@ -538,6 +538,20 @@ def test_global_ranking_covers_the_generators_candidates() -> None:
     assert asked == [best]
 
 
+def test_default_query_split_follows_the_label_fraction() -> None:
+    """Half the queries to the generator when it saw every label, all on the surrogate's ranking otherwise."""
+    from types import SimpleNamespace
+
+    from hwdiffnas.search import default_global_share
+
+    def gen(training: dict) -> SimpleNamespace:
+        return SimpleNamespace(meta=SimpleNamespace(training=training))
+
+    assert default_global_share(gen({})) == 0.5
+    assert default_global_share(gen({"label_fraction": 1.0})) == 0.5
+    assert default_global_share(gen({"label_fraction": 0.1})) == 1.0
+    assert default_global_share(gen({"label_fraction": 0.01})) == 1.0
+
 
 def test_measured_over_budget_frees_its_class_for_a_faster_class_mate() -> None:
     """Measurements follow the query plan (one cell per NATS class); a cell measured over the budget leaves the
