@@ -41,6 +41,9 @@ def main() -> None:
     ap.add_argument("--checkpoint", required=True)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--rows", type=int, default=20)
+    ap.add_argument("--reference-rows", action="store_true",
+                    help="the rows include HELP's ten reference cells (the device representation is then exact); "
+                         "the rest are spread over the latency range")
     ap.add_argument("--queries", type=int, default=10)
     ap.add_argument("--samples", type=int, default=500)
     ap.add_argument("--global-share", type=float, default=None,
@@ -56,6 +59,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from hwdiffnas.benchmark import open_store
+    from hwdiffnas.generator.conditions import HELP_REFERENCE_ARCHS
     from hwdiffnas.generator.model import Generator
     from hwdiffnas.harness import make_task
     from hwdiffnas.search import SearchSettings, default_global_share, device_from_rows, run_search, shipped_surrogate
@@ -81,7 +85,13 @@ def main() -> None:
             ok = task.connected & np.isfinite(lat)
             for seed in args.seeds:
                 rng = np.random.default_rng([seed, 104729])
-                picked_rows = spread_rows(lat, ok, args.rows, rng)
+                if args.reference_rows:
+                    ref = np.array([index[Cell.from_str(a)] for a in HELP_REFERENCE_ARCHS])
+                    rest = ok.copy()
+                    rest[ref] = False
+                    picked_rows = np.concatenate([ref, spread_rows(lat, rest, args.rows - len(ref), rng)])
+                else:
+                    picked_rows = spread_rows(lat, ok, args.rows, rng)
                 rows = {cells[i]: float(lat[i]) for i in picked_rows}
                 dev = device_from_rows(device, rows, store, row_source="measured",
                                        basis_exclude=HELD_OUT + SIBLINGS)
@@ -133,7 +143,8 @@ def main() -> None:
         per_cell.setdefault(f"{c['device']}@{c['budget']}", []).append(c["regret"])
     safe_total = sum(c["safe_picks"] for c in cases)
     summary = {
-        "checkpoint": args.checkpoint, "rows": args.rows, "seeds": args.seeds, "queries": args.queries,
+        "checkpoint": args.checkpoint, "rows": args.rows, "reference_rows": args.reference_rows, "seeds": args.seeds,
+        "queries": args.queries,
         "global_share": default_global_share(gen) if args.global_share is None else args.global_share,
         "upper_delta": args.upper_delta,
         "measurements": args.measurements, "measure_slack": args.measure_slack, "cases": len(cases),
