@@ -134,11 +134,8 @@ def device_from_rows(name: str, rows: dict[Cell, float], store: Any | None = Non
         if not math.isfinite(ref[i]):
             ref[i] = float(np.exp(pred.log_predict([Cell.from_str(a)])[0][0]))
 
-    def estimate(cs: Sequence[Cell], delta: float) -> tuple[np.ndarray, np.ndarray]:
-        point = pred.predict(list(cs))[0]
-        return point, pred.upper_ms(list(cs), delta=delta)
 
-    return DeviceLatency(name, device_representation(ref), dist, dict(rows), row_source, estimate,
+    return DeviceLatency(name, device_representation(ref), dist, dict(rows), row_source, pred.point_and_upper,
                          "estimate" if basis is None else "estimate(transfer)")
 
 
@@ -218,11 +215,8 @@ def device_from_checkpoint(name: str, gen: Any, estimators: dict[str, Any]) -> D
         raise UserError(f"no latency data for {name!r}: no benchmark store and no shipped latency predictor for it; "
                         "import the benchmark data (hwdiffnas data import) or give --device-table FILE.csv")
 
-    def estimate(cs: Sequence[Cell], delta: float) -> tuple[np.ndarray, np.ndarray]:
-        point = est.predict(list(cs))[0]
-        return point, est.upper_ms(list(cs), delta=delta)
 
-    return DeviceLatency(name, gen.device_rep(name), dist, {}, "table", estimate, "estimate")
+    return DeviceLatency(name, gen.device_rep(name), dist, {}, "table", est.point_and_upper, "estimate")
 
 
 # --- the search -----------------------------------------------------------------------------------------

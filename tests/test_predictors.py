@@ -106,6 +106,9 @@ def test_latency_predictor_fits_synthetic_device_and_is_calibrated() -> None:
     assert 0.86 <= coverage <= 0.94
     upper = pred.upper_ms(test, delta=0.05)
     assert 0.92 <= np.mean(np.exp(y_test) <= upper) <= 0.98
+    both = pred.point_and_upper(test, delta=0.05)  # the search's estimate: one log-prediction for both
+    np.testing.assert_allclose(both[0], point)
+    np.testing.assert_allclose(both[1], upper)
     # P(latency <= budget) is calibrated too: among cells given >= 0.9, at least ~90 % fit the budget
     budget = float(np.median(np.exp(y_test)))
     prob = pred.prob_within(test, budget)

@@ -203,10 +203,15 @@ class LatencyPredictor:
 
     def upper_ms(self, cells: Sequence[Cell] | np.ndarray, delta: float = 0.05) -> np.ndarray:
         """(n,) one-sided bound: P(latency ≤ bound) ≥ 1 − ``delta`` (``inf`` when not certifiable)."""
+        return self.point_and_upper(cells, delta)[1]
+
+    def point_and_upper(self, cells: Sequence[Cell] | np.ndarray, delta: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
+        """(point_ms, upper_ms), each (n,): the median estimate and the one-sided bound of `upper_ms`, from one
+        log-prediction."""
         _check_level(delta, "delta")
         mu, scale = self.log_predict(cells)
         with np.errstate(over="ignore"):
-            return np.exp(mu + self._quantile(1.0 - delta) * scale)
+            return np.exp(mu), np.exp(mu + self._quantile(1.0 - delta) * scale)
 
     def prob_within(self, cells: Sequence[Cell] | np.ndarray, budget_ms: float) -> np.ndarray:
         """(n,) conservative estimate of P(latency ≤ ``budget_ms``) for each cell (conformal rank / (n+1))."""
