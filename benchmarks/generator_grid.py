@@ -48,7 +48,14 @@ def main() -> None:
     from hwdiffnas.generator import default_checkpoint_path
     from hwdiffnas.generator.model import Generator
     from hwdiffnas.harness import default_grid, make_task
-    from hwdiffnas.search import SearchSettings, default_global_share, device_from_table, run_search, training_labels
+    from hwdiffnas.search import (
+        SearchSettings,
+        default_global_share,
+        device_from_table,
+        label_fraction,
+        run_search,
+        training_labels,
+    )
     from hwdiffnas.space import Cell
 
     if args.margin is None:
@@ -126,7 +133,7 @@ def main() -> None:
                "global_share": [default_global_share(m[0]) if args.global_share is None else args.global_share
                                 for m in models.values()],
                "surrogate": None if args.no_surrogate else labels.surrogate_source,
-               "label_fraction": gen.meta.training.get("label_fraction", 1.0),
+               "label_fraction": label_fraction(gen),
                "training_labels": [len(m[1].known) for m in models.values()],
                "mean_regret": float(np.mean(regrets)), "worst_regret": float(np.max(regrets)),
                "returned_over_budget": int(sum(r["returned_over_budget"] for r in rows)),

@@ -165,6 +165,23 @@ def shipped_surrogate(dataset: str, column: str = "nats") -> Callable[[Sequence[
     return bundle.accuracy_surrogate(dataset).predict
 
 
+def label_fraction(gen: Any) -> float:
+    """The fraction of accuracy labels ``gen`` was trained with (1.0: every label)."""
+    return float(gen.meta.training.get("label_fraction", 1.0))
+
+
+def label_seed(gen: Any) -> int:
+    """The training seed that drew ``gen``'s label subset (it also seeds the surrogate fitted on it)."""
+    return int(gen.meta.training.get("seed", 0))
+
+
+def labelled_rows(gen: Any, connected: np.ndarray) -> np.ndarray:
+    """Indices (into the store's cells) of the seeded label subset ``gen`` was trained with."""
+    from hwdiffnas.generator.train import labelled_mask
+
+    return np.flatnonzero(labelled_mask(connected, label_fraction(gen), label_seed(gen)))
+
+
 @dataclass
 class TrainingLabels:
     """What a generator's training labels give the search: which cells were labelled, their accuracies (free to
@@ -183,25 +200,23 @@ def training_labels(gen: Any, store: Any, dataset: str) -> TrainingLabels:
     a counted query — and the surrogate is the shipped one (trained on all labels of the same column); with a
     fraction, the labelled accuracies are known for free and a surrogate is fitted on exactly those labels.
     """
-    from hwdiffnas.generator.train import labelled_mask
     from hwdiffnas.predictors.accuracy import fit_accuracy_surrogate
 
-    tr = gen.meta.training
-    frac = float(tr.get("label_fraction", 1.0))
+    frac = label_fraction(gen)
     cells = store.cells()
-    mask = labelled_mask(store.connected(), frac, int(tr.get("seed", 0)))
-    labelled = {cells[i] for i in np.flatnonzero(mask)}
+    rows = labelled_rows(gen, store.connected())
+    labelled = {cells[i] for i in rows}
     column = gen.meta.accuracy_column
     if frac >= 1.0:
         shipped = shipped_surrogate(dataset, column)
         if shipped is not None:
             return TrainingLabels(labelled, {}, shipped, "shipped")
     acc = np.asarray(store.accuracy(dataset, column), dtype=np.float64)
-    rows = np.flatnonzero(mask & np.isfinite(acc))
+    rows = rows[np.isfinite(acc[rows])]
     if rows.size < 4:
         return TrainingLabels(labelled, {}, None, "none")
     sur = fit_accuracy_surrogate([cells[i] for i in rows], acc[rows], dataset=dataset, column=column,
-                                 seed=int(tr.get("seed", 0)))
+                                 seed=label_seed(gen))
     known = {cells[i]: float(acc[i]) for i in rows} if frac < 1.0 else {}
     return TrainingLabels(labelled, known, sur.predict, f"fitted on {rows.size} labels")
 
@@ -311,7 +326,7 @@ def default_global_share(gen: Any) -> float:
     surrogate's ranking); with 10 % labels its proposals are worse than the surrogate's ranking (0.144 vs 0.102),
     with 1 % level (0.648 vs 0.662 on three label subsets).
     """
-    return 0.5 if float(gen.meta.training.get("label_fraction", 1.0)) >= 1.0 else 1.0
+    return 0.5 if label_fraction(gen) >= 1.0 else 1.0
 
 
 @dataclass
@@ -561,13 +576,10 @@ class DiffusionSearch(SearchMethod):
 
     @property
     def label_fraction(self) -> float:
-        return float(self.gen.meta.training.get("label_fraction", 1.0))
+        return label_fraction(self.gen)
 
     def _labelled(self, task: Any) -> np.ndarray:
-        from hwdiffnas.generator.train import labelled_mask
-
-        return np.flatnonzero(labelled_mask(task.connected, self.label_fraction,
-                                            int(self.gen.meta.training.get("seed", 0))))
+        return labelled_rows(self.gen, task.connected)
 
     def label_queries(self, task: Any) -> int:
         """Accuracy labels the checkpoint was trained with, when it used a fraction (all labels: 0, issue-4
@@ -586,7 +598,7 @@ class DiffusionSearch(SearchMethod):
             ok = np.isfinite(y)
             self._surrogates[key] = fit_accuracy_surrogate(
                 [task.cells[i] for i in rows[ok]], y[ok], dataset=task.dataset, column=task.column,
-                seed=int(self.gen.meta.training.get("seed", 0))).predict
+                seed=label_seed(self.gen)).predict
         return self._surrogates[key]
 
     def run(self, task: Any, queries: Any, seed: int) -> list[Any]:
