@@ -527,10 +527,10 @@ def run_search(gen: Any, device: DeviceLatency, budget_ms: float, dataset: str, 
         exact = c.source == device.table_source
         results.append(SearchResult(c.cell.arch_str, c.point, c.source, acc, acc_src, c.count,
                                     None if exact else c.upper, may_exceed(c), origin=c.origin))
-    measured = [r for r in results if r.accuracy_source not in ("none", "surrogate")]
+    known_acc = [r for r in results if r.accuracy_source not in ("none", "surrogate")]
     rest_r = [r for r in results if r.accuracy_source in ("none", "surrogate")]
     # known accuracies (queried or labelled) first, safe picks before possibly-over-budget ones
-    measured.sort(key=lambda r: (r.may_exceed_budget, -(r.accuracy or 0.0), r.latency_ms))
+    known_acc.sort(key=lambda r: (r.may_exceed_budget, -(r.accuracy or 0.0), r.latency_ms))
     # not looked up: safe picks first, each group in query-plan order (the generator's and the surrogate's best
     # alternate, as the queries would)
     rest_r.sort(key=lambda r: r.may_exceed_budget)
@@ -541,7 +541,7 @@ def run_search(gen: Any, device: DeviceLatency, budget_ms: float, dataset: str, 
         samples=len(cells), feasible_fraction=feasible_fraction, validity=1.0 if cells else 0.0,
         connected_fraction=sum(counts[c] for c in uniq if c.is_connected) / n,
         uniqueness=len(uniq) / n, novelty=novelty, seconds=time.perf_counter() - t0,
-        sample_seconds=sample_seconds, results=(measured + rest_r)[: settings.top], notes=notes,
+        sample_seconds=sample_seconds, results=(known_acc + rest_r)[: settings.top], notes=notes,
         candidates=len(pool) + len(glob), known_labels=len(known), measurements=n_measured)
 
 
