@@ -62,6 +62,7 @@ def main() -> None:
     from hwdiffnas.generator.conditions import HELP_REFERENCE_ARCHS
     from hwdiffnas.generator.model import Generator
     from hwdiffnas.harness import make_task
+    from hwdiffnas.predictors.latency import build_transfer_basis
     from hwdiffnas.search import SearchSettings, default_global_share, device_from_rows, run_search, shipped_surrogate
     from hwdiffnas.space import Cell
 
@@ -76,6 +77,9 @@ def main() -> None:
     cells = store.cells()
     index = {c: i for i, c in enumerate(cells)}
     surrogate = shipped_surrogate("cifar100", gen.meta.accuracy_column)
+    # one transfer basis for the whole run: every held-out device and its siblings left out
+    basis = build_transfer_basis(cells, {d: store.latency(d) for d in store.latency_devices()
+                                         if d not in HELD_OUT + SIBLINGS})
     cases = []
     t_all = time.perf_counter()
     for device in args.devices:
@@ -93,8 +97,7 @@ def main() -> None:
                 else:
                     picked_rows = spread_rows(lat, ok, args.rows, rng)
                 rows = {cells[i]: float(lat[i]) for i in picked_rows}
-                dev = device_from_rows(device, rows, store, row_source="measured",
-                                       basis_exclude=HELD_OUT + SIBLINGS)
+                dev = device_from_rows(device, rows, store, row_source="measured", basis=basis)
                 used: set[int] = set()
 
                 def lookup(c, used=used, acc=acc):

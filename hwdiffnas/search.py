@@ -100,14 +100,14 @@ def device_from_table(name: str, cells: Sequence[Cell], latency_ms: np.ndarray, 
 
 
 def device_from_rows(name: str, rows: dict[Cell, float], store: Any | None = None,
-                     row_source: str = "imported", basis_exclude: Sequence[str] = ()) -> DeviceLatency:
+                     row_source: str = "imported", basis: Any | None = None) -> DeviceLatency:
     """A device known from a few measured rows (``--device-table``): the rows are exact, the rest estimated.
 
     The estimate is the latency predictor fitted on the rows (with the other devices' tables as a transfer basis
     when a benchmark store is present); its predicted latencies give the reference-cell representation and the
     connected-cell distribution that turns a budget into a quantile. ``row_source`` labels the rows' latencies;
-    ``basis_exclude`` keeps more store devices out of the transfer basis (e.g. the same board on another runtime,
-    when measuring how well an unseen device is handled).
+    ``basis`` (a `TransferBasis`) replaces the one built from the store or shipped in the bundle (e.g. one built
+    once, without more devices, when measuring how well unseen devices are handled).
     """
     from hwdiffnas.predictors.latency import build_transfer_basis, connected_mask, fit_latency_predictor
 
@@ -118,11 +118,10 @@ def device_from_rows(name: str, rows: dict[Cell, float], store: Any | None = Non
     if len(conn_rows) < 8:
         raise UserError(f"device table for {name!r} has {len(conn_rows)} connected cells; at least 8 are needed "
                         "(20 or more spread over the latency range recommended)")
-    basis = None
-    if store is not None:
-        tables = {d: store.latency(d) for d in store.latency_devices() if d != name and d not in basis_exclude}
+    if basis is None and store is not None:
+        tables = {d: store.latency(d) for d in store.latency_devices() if d != name}
         basis = build_transfer_basis(store.cells(), tables)
-    else:
+    elif basis is None:
         bundle = shipped_predictors()
         basis = bundle.basis if bundle is not None else None
     cells = list(conn_rows)
