@@ -446,8 +446,9 @@ def run_search(gen: Any, device: DeviceLatency, budget_ms: float, dataset: str, 
                 c.score = float(s)
 
     def may_exceed(c: _Candidate) -> bool:
-        """An estimated latency whose upper bound exceeds the budget (exact latencies never do)."""
-        return bool(c.source != device.table_source and np.isfinite(c.upper) and c.upper > budget_ms)
+        """An estimated latency whose upper bound exceeds the budget or cannot be certified (an infinite bound:
+        too few rows for the asked risk); exact latencies never do."""
+        return bool(c.source != device.table_source and not c.upper <= budget_ms)
 
     def plan_queries(n: int, sure_first: bool) -> tuple[list[_Candidate], list[_Candidate]]:
         """(the ``n`` candidates to look up, every candidate in plan order). Look-ups: at most one per NATS
@@ -511,6 +512,9 @@ def run_search(gen: Any, device: DeviceLatency, budget_ms: float, dataset: str, 
         sampled = [c for c in sampled if c.point <= budget_ms]
     plan, ordered = plan_queries(settings.queries, sure_first=True)
     planned = {c.cell for c in plan}
+    if any(c.source != device.table_source and not math.isfinite(c.upper) for c in ordered):
+        notes.append(f"the latency estimate cannot bound a miss rate of {delta:g} (too few measured rows for it): "
+                     "its picks are flagged; add rows, raise --risk or --measure candidates")
 
     results: list[SearchResult] = []
     used = 0

@@ -424,6 +424,29 @@ def test_run_search_estimated_latency_prefers_sure_fits_and_flags_the_rest() -> 
     assert rep.results[: len(safe)] == safe  # safe picks are listed before flagged ones
 
 
+def test_uncertifiable_upper_bound_is_flagged_not_returned_as_sure() -> None:
+    """Too few rows for the asked risk give an infinite upper bound (the conformal quantile does not exist): such a
+    pick may exceed the budget and must be flagged, even when its point estimate fits."""
+    from hwdiffnas.search import DeviceLatency, SearchSettings, run_search
+
+    _, table = _synthetic_device()
+    cells = [c for c in all_cells() if c.is_connected]
+
+    def estimate(cs, delta):  # noqa: ANN001, ANN202 - point = truth, bound not certifiable
+        p = np.array([table[c] for c in cs])
+        return p, np.full(len(cs), np.inf)
+
+    dev = DeviceLatency("few-rows", np.zeros(11, np.float32), np.sort([table[c] for c in cells]), {}, "rows",
+                        estimate, "estimate")
+    budget = 4.0
+    sampled = [c for c in cells if table[c] <= budget][:5]
+    settings = SearchSettings(samples=5, queries=3, top=10, refine_radius=0, global_share=0.0)
+    rep = run_search(_FixedSampler(sampled), dev, budget, "cifar100", settings,
+                     accuracy_lookup=lambda c: 50.0, accuracy_source="benchmark")
+    assert rep.results and all(r.may_exceed_budget for r in rep.results)
+    assert any("cannot bound a miss rate" in n for n in rep.notes)
+
+
 def test_known_label_over_budget_leaves_its_fitting_class_mates_queryable() -> None:
     """Cells in one NATS class share a label, but a labelled member over the budget must not hide a fitting
     class-mate from the queries (dead-edge convolutions change latency, not the function)."""

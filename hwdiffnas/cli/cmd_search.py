@@ -216,7 +216,8 @@ def run(args: argparse.Namespace) -> int:
     if rows:
         print(format_table(headers, rows))
     if any(r["may_exceed_budget"] for r in out["results"]):
-        print("* estimated latency whose 90 % upper bound exceeds the budget: measure before use")
+        print(f"* estimated latency that may exceed the budget (its upper bound at --risk {args.risk:g} exceeds it or "
+              "cannot be certified): measure before use")
     for n in report.notes:
         print(f"note: {n}", file=sys.stderr)
     print(f"{report.seconds:.1f} s", file=sys.stderr)
