@@ -13,11 +13,14 @@ is present, and return the best.
 
 from __future__ import annotations
 
+import hashlib
 import math
+import os
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -197,7 +200,8 @@ def training_labels(gen: Any, store: Any, dataset: str) -> TrainingLabels:
 
     With every cell labelled (``label_fraction`` 1) the labels are not re-read at search time — each look-up is
     a counted query — and the surrogate is the shipped one (trained on all labels of the same column); with a
-    fraction, the labelled accuracies are known for free and a surrogate is fitted on exactly those labels.
+    fraction, the labelled accuracies are known for free and a surrogate is fitted on exactly those labels (once:
+    it is cached in the data directory's ``cache/`` folder, keyed by a hash of the labels).
     """
     from hwdiffnas.predictors.accuracy import fit_accuracy_surrogate
 
@@ -214,10 +218,54 @@ def training_labels(gen: Any, store: Any, dataset: str) -> TrainingLabels:
     rows = rows[np.isfinite(acc[rows])]
     if rows.size < 4:
         return TrainingLabels(labelled, {}, None, "none")
-    sur = fit_accuracy_surrogate([cells[i] for i in rows], acc[rows], dataset=dataset, column=column,
-                                 seed=label_seed(gen))
+    key = _labels_key(dataset, column, label_seed(gen), rows, acc[rows])
+    cache = Path(store.path).parent / "cache" / f"surrogate-{key[:20]}.safetensors"
+    sur = _cached_surrogate(cache, key, lambda: fit_accuracy_surrogate(
+        [cells[i] for i in rows], acc[rows], dataset=dataset, column=column, seed=label_seed(gen)))
     known = {cells[i]: float(acc[i]) for i in rows} if frac < 1.0 else {}
     return TrainingLabels(labelled, known, sur.predict, f"fitted on {rows.size} labels")
+
+
+def _labels_key(dataset: str, column: str, seed: int, rows: np.ndarray, accuracy: np.ndarray) -> str:
+    """A hash of everything a surrogate fitted on these labels depends on (a re-imported store with other
+    accuracies gets another key)."""
+    from hwdiffnas.predictors.serialize import FORMAT_VERSION
+
+    h = hashlib.sha256(f"{dataset}|{column}|{seed}|{FORMAT_VERSION}|".encode())
+    h.update(np.asarray(rows, dtype=np.int64).tobytes())
+    h.update(np.asarray(accuracy, dtype=np.float64).tobytes())
+    return h.hexdigest()
+
+
+def _cached_surrogate(path: Path, key: str, fit: Callable[[], Any]) -> Any:
+    """The accuracy surrogate cached at ``path`` for ``key``, or a fresh ``fit()`` written there (the fit takes
+    ~10 s at 10 % labels; a search reuses it). The fresh surrogate goes through the file format in memory too, so a
+    first search and later ones rank alike. A corrupt or stale file is refitted; an unwritable folder is skipped."""
+    from hwdiffnas.predictors.serialize import (
+        accuracy_from_state,
+        accuracy_to_state,
+        load_accuracy_surrogate,
+        save_accuracy_surrogate,
+    )
+
+    if path.is_file():
+        try:
+            return load_accuracy_surrogate(path, key)
+        except UserError:
+            pass  # corrupt, foreign or stale: refit and overwrite
+    fresh = fit()
+    try:
+        sur = accuracy_from_state(*accuracy_to_state(fresh))
+    except UserError:  # a forest the file format cannot hold: use it as fitted, uncached
+        return fresh
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_accuracy_surrogate(sur, tmp, key)
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+    return sur
 
 
 def device_from_checkpoint(name: str, gen: Any, estimators: dict[str, Any]) -> DeviceLatency:

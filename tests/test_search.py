@@ -615,3 +615,42 @@ def test_measured_over_budget_frees_its_class_for_a_faster_class_mate() -> None:
                      surrogate=lambda cs: np.array([90.0 if c in (slow, fast) else 50.0 for c in cs]),
                      known_accuracy={slow: 72.0}, measure=measure, measure_source="measured:test")
     assert fast in measured and rep.results[0].arch_str == fast.arch_str
+
+
+def test_label_fraction_surrogate_is_fitted_once_and_cached(nb201_store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A checkpoint trained on a fraction of the labels gets a surrogate fitted on exactly those labels; the fit is
+    cached next to the store (same predictions on reuse, no refit), and a corrupt cache file is refitted."""
+    from types import SimpleNamespace
+
+    import hwdiffnas.predictors.accuracy as accuracy_mod
+    from hwdiffnas.search import training_labels
+
+    gen = SimpleNamespace(meta=SimpleNamespace(training={"label_fraction": 0.01, "seed": 3},
+                                               accuracy_column="nats"))
+    cache = Path(nb201_store.path).parent / "cache"
+    for f in cache.glob("surrogate-*.safetensors"):
+        f.unlink()
+    first = training_labels(gen, nb201_store, "cifar100")
+    files = list(cache.glob("surrogate-*.safetensors"))
+    assert len(files) == 1 and first.surrogate_source.startswith("fitted on")
+    cells = list(all_cells())[::50]
+    expected = first.surrogate(cells)
+
+    def no_fit(*a, **k):  # noqa: ANN002, ANN003, ANN202
+        raise AssertionError("refitted although cached")
+
+    monkeypatch.setattr(accuracy_mod, "fit_accuracy_surrogate", no_fit)
+    again = training_labels(gen, nb201_store, "cifar100")
+    np.testing.assert_array_equal(again.surrogate(cells), expected)
+    assert again.known == first.known and len(first.known) > 0
+
+    other = SimpleNamespace(meta=SimpleNamespace(training={"label_fraction": 0.01, "seed": 4},
+                                                 accuracy_column="nats"))
+    with pytest.raises(AssertionError, match="refitted"):  # other labels: another key, a fit
+        training_labels(other, nb201_store, "cifar100")
+    monkeypatch.undo()
+    files[0].write_bytes(b"not a safetensors file")
+    mended = training_labels(gen, nb201_store, "cifar100")
+    np.testing.assert_array_equal(mended.surrogate(cells), expected)
+    for f in cache.glob("surrogate-*.safetensors"):
+        f.unlink()

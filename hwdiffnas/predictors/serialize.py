@@ -227,6 +227,27 @@ def load_latency_predictor(path: Path | str) -> LatencyPredictor:
     return latency_from_state(arrays, header.get("meta", {}), where=str(path))
 
 
+def save_accuracy_surrogate(sur: AccuracySurrogate, path: Path | str, key: str = "") -> None:
+    """Write one accuracy surrogate to a safetensors file; ``key`` (e.g. a hash of its training labels) is kept in
+    the header so a cache can tell whether the file answers for the same labels."""
+    from safetensors.numpy import save_file
+
+    arrays, meta = accuracy_to_state(sur)
+    save_file(arrays, str(path), metadata={"hwdiffnas": json.dumps({"kind": "accuracy_surrogate", "key": key,
+                                                                    "version": FORMAT_VERSION, "meta": meta})})
+
+
+def load_accuracy_surrogate(path: Path | str, key: str | None = None) -> AccuracySurrogate:
+    """Read a file written by `save_accuracy_surrogate`; a corrupt or foreign file, or (with ``key``) one written
+    for other labels, raises `UserError`."""
+    arrays, header = _read_safetensors(Path(path))
+    if header.get("kind") != "accuracy_surrogate" or header.get("version") != FORMAT_VERSION:
+        raise UserError(f"{path}: not a hwdiffnas accuracy surrogate (format version {FORMAT_VERSION})")
+    if key is not None and header.get("key") != key:
+        raise UserError(f"{path}: accuracy surrogate written for other labels")
+    return accuracy_from_state(arrays, header.get("meta", {}), where=str(path))
+
+
 def _read_safetensors(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     from safetensors import safe_open
 
