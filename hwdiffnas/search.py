@@ -498,12 +498,14 @@ def run_search(gen: Any, device: DeviceLatency, budget_ms: float, dataset: str, 
         too few rows for the asked risk); exact latencies never do."""
         return bool(c.source != device.table_source and not c.upper <= budget_ms)
 
-    def plan_queries(n: int, sure_first: bool) -> tuple[list[_Candidate], list[_Candidate]]:
+    def plan_queries(n: int, sure_first: bool, measuring: bool = False) -> tuple[list[_Candidate], list[_Candidate]]:
         """(the ``n`` candidates to look up, every candidate in plan order). Look-ups: at most one per NATS
         class, never a class whose accuracy is known from a fitting cell; the generator's share alternates its
         most-sampled cells (its own belief) with the surrogate's ranking of its candidates, the rest follows the
         surrogate's ranking of every fitting cell. ``sure_first``: cells sure to fit come before cells that only
-        probably fit."""
+        probably fit. ``measuring``: the plan is for latency measurements, so a labelled cell is planned too (its
+        accuracy is known for free; only its latency is unsure) and only classes known from a cell *sure* to fit are
+        passed over."""
         def key(c: _Candidate) -> tuple[float, ...]:
             score = c.score if math.isfinite(c.score) else -math.inf
             first = (-score, -c.count) if surrogate is not None else (-c.count, -score)
@@ -512,7 +514,7 @@ def run_search(gen: Any, device: DeviceLatency, budget_ms: float, dataset: str, 
         gen_order = sorted(pool.values(), key=key)
         glob_order = sorted([*pool.values(), *glob], key=key)  # every fitting candidate, the generator's included
         freq_order = sorted(sampled, key=lambda c: (float(sure_first and may_exceed(c)), -c.count, c.point))
-        taken = set(known_fit_classes)
+        taken = set(known_sure_classes if measuring else known_fit_classes)
         n_glob = int(round(global_share * n)) if surrogate is not None else 0
         plan: list[_Candidate] = []
 
@@ -520,7 +522,7 @@ def run_search(gen: Any, device: DeviceLatency, budget_ms: float, dataset: str, 
             for c in order:
                 if k <= 0:
                     return
-                if c.cell in known or c.cell.nats_unique_str in taken:
+                if (c.cell in known and not measuring) or c.cell.nats_unique_str in taken:
                     continue
                 taken.add(c.cell.nats_unique_str)
                 plan.append(c)
@@ -538,13 +540,16 @@ def run_search(gen: Any, device: DeviceLatency, budget_ms: float, dataset: str, 
     # classes whose accuracy is known from a cell that fits: no query or measurement is spent on their other
     # members (a known class member over the budget does not count: its fitting class-mates stay queryable)
     known_fit_classes = {c.cell.nats_unique_str for c in pool.values() if c.cell in known and c.point <= budget_ms}
+    known_sure_classes = {c.cell.nats_unique_str for c in pool.values()
+                          if c.cell in known and c.point <= budget_ms and not may_exceed(c)}
     n_measured = 0
     if measure is not None and settings.measurements > 0:
-        # measure the cells the queries would go to if every estimate were right, where the estimate is unsure; a
-        # cell measured over the budget leaves the candidates at once, so its NATS class-mates (same function, other
-        # dead-edge ops, other latency) take its place in the next plan
+        # measure the cells the queries would go to if every estimate were right (labelled cells included: their
+        # accuracy is free, their latency is not), where the estimate is unsure; a cell measured over the budget
+        # leaves the candidates at once, so its NATS class-mates (same function, other dead-edge ops, other
+        # latency) take its place in the next plan
         while n_measured < settings.measurements:
-            plan = plan_queries(settings.queries + settings.measurements, sure_first=False)[0]
+            plan = plan_queries(settings.queries + settings.measurements, sure_first=False, measuring=True)[0]
             c = next((c for c in plan if may_exceed(c)), None)
             if c is None:
                 break
@@ -558,6 +563,8 @@ def run_search(gen: Any, device: DeviceLatency, budget_ms: float, dataset: str, 
         pool = {k: c for k, c in pool.items() if c.point <= budget_ms}
         glob = [c for c in glob if c.point <= budget_ms]
         sampled = [c for c in sampled if c.point <= budget_ms]
+        # a labelled cell measured within the budget now makes its class known from a fitting cell
+        known_fit_classes = {c.cell.nats_unique_str for c in pool.values() if c.cell in known}
     plan, ordered = plan_queries(settings.queries, sure_first=True)
     planned = {c.cell for c in plan}
     if any(c.source != device.table_source and not math.isfinite(c.upper) for c in ordered):

@@ -617,6 +617,40 @@ def test_measured_over_budget_frees_its_class_for_a_faster_class_mate() -> None:
     assert fast in measured and rep.results[0].arch_str == fast.arch_str
 
 
+def test_labelled_cell_near_the_budget_is_measured_and_returned_with_its_label() -> None:
+    """A labelled cell whose estimate is only within the measurement slack is worth a measurement most: its
+    accuracy is known for free. Measured within the budget, it is a sure pick with its label."""
+    from hwdiffnas.search import DeviceLatency, SearchSettings, run_search
+
+    _dev, table = _synthetic_device()
+    budget = 4.0
+    fitting = list({c.nats_unique_str: c for c in all_cells() if c.is_connected and table[c] <= budget}.values())
+    labelled, other, safe = fitting[0], fitting[1], fitting[2]
+
+    def estimate(cs, delta):  # noqa: ANN001, ANN202 - two cells estimated 10 % over the budget, the rest exact
+        p = np.array([budget * 1.1 if c in (labelled, other) else table[c] for c in cs])
+        return p, p * 1.2
+
+    conn = np.array([table[c] for c in all_cells() if c.is_connected])
+    dev = DeviceLatency("synthetic", np.zeros(11, np.float32), np.sort(conn), {}, "rows", estimate, "estimate")
+    score = {labelled: 80.0, other: 75.0, safe: 60.0}
+    measured: list[Cell] = []
+
+    def measure(c: Cell) -> float:
+        measured.append(c)
+        return table[c]
+
+    settings = SearchSettings(samples=10, queries=1, top=10, refine_radius=0, global_share=0.0, measurements=1)
+    rep = run_search(_FixedSampler([other, safe]), dev, budget, "cifar100", settings,
+                     accuracy_lookup=lambda c: score.get(c, 0.0), accuracy_source="benchmark",
+                     surrogate=lambda cs: np.array([score.get(c, 50.0) for c in cs]),
+                     known_accuracy={labelled: 80.0}, measure=measure, measure_source="measured:test")
+    assert measured == [labelled]
+    top = rep.results[0]
+    assert top.arch_str == labelled.arch_str and top.accuracy_source == "label"
+    assert top.latency_source == "measured:test" and not top.may_exceed_budget
+
+
 def test_label_fraction_surrogate_is_fitted_once_and_cached(nb201_store, monkeypatch: pytest.MonkeyPatch) -> None:
     """A checkpoint trained on a fraction of the labels gets a surrogate fitted on exactly those labels; the fit is
     cached next to the store (same predictions on reuse, no refit), and a corrupt cache file is refitted."""
