@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from hwdiffnas.errors import UserError
+from hwdiffnas.remote.benchmark_model import DELEGATE_FLAGS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -45,7 +46,7 @@ SOURCES = ("help", "eagle", "hw360", "hwnasbench", "measured")
 METRICS = ("latency", "energy")
 SETTINGS = ("cifar10", "cifar100", "ImageNet16-120", "unknown")
 ROUTES = ("table-only", "local", "agent", "ssh", "adb")
-DELEGATES = ("", "cpu", "xnnpack", "nnapi", "gpu", "hexagon")  # LiteRT delegates (profilers.litert.DELEGATE_FLAGS)
+DELEGATES = ("", *DELEGATE_FLAGS)  # LiteRT delegates of benchmark_model ("" = the tool's default)
 ENV_DEVICE_CONFIGS = "HWDIFFNAS_DEVICE_CONFIGS"
 
 

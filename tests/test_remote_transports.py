@@ -222,6 +222,51 @@ def test_adb_command_lists_and_parse(fake_adb: Path, tmp_path: Path) -> None:
     assert shlex.split(calls[3][3]) == ["rm", "-f", remote]
 
 
+def test_adb_delegate_from_url_or_device_config(fake_adb: Path, tmp_path: Path) -> None:
+    """The LiteRT delegate reaches benchmark_model: from the URL's ``delegate=``, else from the device config's
+    ``[measure] delegate`` (the campaign passes it), the URL winning; the stats name it."""
+    from hwdiffnas.devices import get_device
+    from hwdiffnas.remote.route import open_remote
+
+    model = tmp_path / "m.tflite"
+    model.write_bytes(b"x")
+    settings = ProfileSettings(warmup=2, runs=9)
+
+    def bench_argv() -> list[str]:
+        calls = [json.loads(x) for x in fake_adb.read_text().splitlines()]
+        return next(shlex.split(c[-1]) for c in reversed(calls) if "benchmark_model" in c[-1])
+
+    stats = parse_transport_url("adb://R58M?delegate=gpu").profile(model, fmt="tflite", runtime="litert",
+                                                                   settings=settings)
+    assert bench_argv()[-1] == "--use_gpu=true" and stats.runtime == "litert-gpu"
+    config_delegate = get_device("pixel-nnapi").measure.delegate
+    open_remote("adb://R58M", delegate=config_delegate).profile(model, fmt="tflite", runtime="litert",
+                                                               settings=settings)
+    assert bench_argv()[-1] == "--use_nnapi=true"
+    open_remote("adb://R58M?delegate=cpu", delegate=config_delegate).profile(model, fmt="tflite", runtime="litert",
+                                                                            settings=settings)
+    assert bench_argv()[-1] == "--use_xnnpack=false"
+    parse_transport_url("adb://R58M").profile(model, fmt="tflite", runtime="litert", settings=settings)
+    assert bench_argv()[-1] == "--min_secs=0"  # no delegate: the tool's default, no flag
+
+
+def test_delegate_errors_come_before_any_transport(monkeypatch: pytest.MonkeyPatch) -> None:
+    from hwdiffnas.remote import transports
+    from hwdiffnas.remote.route import open_remote
+
+    def no_transport(*a, **k):  # noqa: ANN002, ANN003, ANN202
+        raise AssertionError("a transport was opened")
+
+    monkeypatch.setattr(transports, "AdbTransport", no_transport)
+    monkeypatch.setattr(transports, "SSHTransport", no_transport)
+    with pytest.raises(UserError, match="unknown LiteRT delegate 'edgetpu'"):
+        parse_transport_url("adb://R58M?delegate=edgetpu")
+    with pytest.raises(UserError, match="applies to LiteRT's benchmark_model"):
+        parse_transport_url("ssh://pi5?delegate=gpu")  # the default ssh tool is the python worker
+    with pytest.raises(UserError, match="agent .* times LiteRT on its CPU"):
+        open_remote("http://pi5:8765", token_file="t", delegate="nnapi")
+
+
 def test_adb_quotes_each_argument(fake_adb: Path) -> None:
     t = AdbTransport("R58M")
     argv = t.shell_argv(["/data/local/tmp/x y/benchmark_model", "--graph=a;rm -rf /", "$(id)"])

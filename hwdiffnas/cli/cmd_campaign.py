@@ -71,7 +71,7 @@ def _run(args: argparse.Namespace) -> int:
     if route == "remote" and not args.dry_run:
         from hwdiffnas.remote.route import open_remote
 
-        remote = open_remote(args.remote, args.token_file)
+        remote = open_remote(args.remote, args.token_file, delegate=m.delegate)
         fmt = remote.model_format(runtime)
     else:
         from hwdiffnas.plugins import get_profiler

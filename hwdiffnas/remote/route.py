@@ -56,10 +56,18 @@ class AgentProfiler:
         """Nothing to release (one HTTP request per measurement)."""
 
 
-def open_remote(url: str, token_file: Path | str | None = None) -> RemoteProfiler:
-    """The remote named by ``url``: ``http(s)://`` (agent; needs ``token_file``), ``ssh://`` or ``adb://``."""
+def open_remote(url: str, token_file: Path | str | None = None, delegate: str = "") -> RemoteProfiler:
+    """The remote named by ``url``: ``http(s)://`` (agent; needs ``token_file``), ``ssh://`` or ``adb://``.
+
+    ``delegate`` (a device config's ``[measure] delegate``) is the LiteRT delegate for ``benchmark_model`` over
+    ssh/adb when the URL names none; an agent runs LiteRT's interpreter with its default (XNNPACK) CPU delegate,
+    so another delegate there is an error rather than a silently different measurement.
+    """
     scheme = urllib.parse.urlsplit(url).scheme
     if scheme in ("http", "https"):
+        if delegate not in ("", "xnnpack"):
+            raise UserError(f"delegate {delegate!r}: the profiling agent at {url} times LiteRT on its CPU (XNNPACK); "
+                            "reach the device over adb:// or ssh://…?tool=…/benchmark_model for that delegate")
         if token_file is None:
             raise UserError(f"--remote {url} is a profiling agent: give its token with --token-file FILE")
         from hwdiffnas.remote.client import read_client_token
@@ -68,7 +76,7 @@ def open_remote(url: str, token_file: Path | str | None = None) -> RemoteProfile
     if scheme in ("ssh", "adb"):
         from hwdiffnas.remote.transports import parse_transport_url
 
-        return parse_transport_url(url)
+        return parse_transport_url(url, delegate)
     raise UserError(f"unsupported --remote {url!r}: use http(s)://HOST:PORT (agent), ssh://[USER@]HOST[:PORT] "
                     "or adb://[SERIAL]")
 

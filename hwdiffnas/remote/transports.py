@@ -12,8 +12,11 @@ Remote URLs (``--remote``):
 * ``ssh://[USER@]HOST[:PORT][/REMOTE_DIR][?key=FILE&known_hosts=FILE&tool=CMD]`` — push over SFTP and run
   ``tool`` there: ``python3`` (default; runs ``python3 -m hwdiffnas.remote.worker --once``, needs hwdiffnas on
   the host) or a path ending in ``benchmark_model`` (LiteRT's tool; output parsed).
-* ``adb://[SERIAL][/REMOTE_DIR][?tool=PATH&adb=ADB]`` — ``adb push`` and ``adb shell`` running LiteRT's
-  ``benchmark_model`` (default ``/data/local/tmp/benchmark_model``).
+* ``adb://[SERIAL][/REMOTE_DIR][?tool=PATH&adb=ADB&delegate=NAME]`` — ``adb push`` and ``adb shell`` running
+  LiteRT's ``benchmark_model`` (default ``/data/local/tmp/benchmark_model``).
+
+With ``benchmark_model``, ``delegate=`` (``cpu``, ``xnnpack``, ``nnapi``, ``gpu``, ``hexagon``) adds that delegate's
+flags; without it the device config's ``[measure] delegate`` applies (`open_remote`), else the tool's default.
 """
 
 from __future__ import annotations
@@ -32,7 +35,12 @@ from typing import Any
 
 from hwdiffnas.errors import MissingBackendError, UserError
 from hwdiffnas.interfaces import LatencyStats, ProfileSettings, Transport
-from hwdiffnas.remote.benchmark_model import BenchmarkOutputError, benchmark_model_argv, parse_benchmark_model
+from hwdiffnas.remote.benchmark_model import (
+    BenchmarkOutputError,
+    benchmark_model_argv,
+    benchmark_model_flags,
+    parse_benchmark_model,
+)
 from hwdiffnas.remote.validate import check_name
 
 
@@ -198,6 +206,17 @@ class TransportTarget:
     transport: Transport
     tool: str  # "python3"-like interpreter, or a path to LiteRT's benchmark_model
     description: str
+    delegate: str = ""  # LiteRT delegate for benchmark_model ("" = the tool's default)
+
+    def __post_init__(self) -> None:
+        self.check_delegate(self.tool, self.delegate)
+
+    @staticmethod
+    def check_delegate(tool: str, delegate: str) -> None:
+        """An unknown delegate, or one for a tool other than ``benchmark_model``, fails before anything runs."""
+        benchmark_model_flags(delegate)
+        if delegate and not PurePosixPath(tool).name.endswith("benchmark_model"):
+            raise UserError(f"delegate {delegate!r} applies to LiteRT's benchmark_model, not to {tool!r}")
 
     @property
     def uses_benchmark_model(self) -> bool:
@@ -221,14 +240,15 @@ class TransportTarget:
         try:
             if self.uses_benchmark_model:
                 argv = benchmark_model_argv(self.tool, remote, threads=settings.threads, warmup=settings.warmup,
-                                            runs=settings.runs)
+                                            runs=settings.runs, extra=benchmark_model_flags(self.delegate))
                 out = self.transport.run(argv, timeout_s)
                 try:
                     result = parse_benchmark_model(out)
                 except BenchmarkOutputError as exc:
                     raise TransportError(f"{self.description}: {exc}") from exc
-                return result.to_stats(threads=settings.threads, runtime=runtime, host=self.description,
-                                       precision=settings.precision)
+                return result.to_stats(threads=settings.threads,
+                                       runtime=f"{runtime}-{self.delegate}" if self.delegate else runtime,
+                                       host=self.description, precision=settings.precision)
             argv = [self.tool, "-m", "hwdiffnas.remote.worker", "--once", "--model", remote, "--format", fmt,
                     "--runtime", runtime, "--warmup", str(settings.warmup), "--runs", str(settings.runs),
                     "--threads", str(settings.threads), "--precision", settings.precision]
@@ -260,13 +280,19 @@ def _stats_from_worker_output(out: str, where: str) -> LatencyStats:
     raise TransportError(f"{where}: no JSON answer in the remote output:\n{_tail(out)}")
 
 
-def parse_transport_url(url: str) -> TransportTarget:
-    """Open the transport named by an ``ssh://`` or ``adb://`` URL (see the module doc)."""
+def parse_transport_url(url: str, delegate: str = "") -> TransportTarget:
+    """Open the transport named by an ``ssh://`` or ``adb://`` URL (see the module doc); ``delegate`` applies when
+    the URL names none."""
     parts = urllib.parse.urlsplit(url)
     opts = {k: v[-1] for k, v in urllib.parse.parse_qs(parts.query).items()}
-    unknown = sorted(set(opts) - {"key", "known_hosts", "tool", "adb"})
+    unknown = sorted(set(opts) - {"key", "known_hosts", "tool", "adb", "delegate"})
     if unknown:
-        raise UserError(f"unknown option(s) {', '.join(unknown)} in {url!r}; known: key, known_hosts, tool, adb")
+        raise UserError(f"unknown option(s) {', '.join(unknown)} in {url!r}; known: key, known_hosts, tool, adb, "
+                        "delegate")
+    delegate = opts.get("delegate", delegate)
+    if parts.scheme in ("ssh", "adb"):  # checked before a transport is opened
+        default_tool = "python3" if parts.scheme == "ssh" else "/data/local/tmp/benchmark_model"
+        TransportTarget.check_delegate(opts.get("tool", default_tool), delegate)
     if parts.scheme == "ssh":
         if not parts.hostname:
             raise UserError(f"ssh URL {url!r} needs a host: ssh://[USER@]HOST[:PORT][/REMOTE_DIR]")
@@ -274,10 +300,11 @@ def parse_transport_url(url: str) -> TransportTarget:
         transport = SSHTransport(parts.hostname, port=parts.port or 22, username=parts.username,
                                  known_hosts=opts.get("known_hosts"),
                                  client_keys=[opts["key"]] if "key" in opts else None, remote_dir=remote_dir)
-        return TransportTarget(transport, opts.get("tool", "python3"), f"ssh://{parts.hostname}:{parts.port or 22}")
+        return TransportTarget(transport, opts.get("tool", "python3"), f"ssh://{parts.hostname}:{parts.port or 22}",
+                               delegate)
     if parts.scheme == "adb":
         remote_dir = parts.path if parts.path not in ("", "/") else "/data/local/tmp/hwdiffnas"
         transport = AdbTransport(parts.netloc or None, adb=opts.get("adb", "adb"), remote_dir=remote_dir)
         return TransportTarget(transport, opts.get("tool", "/data/local/tmp/benchmark_model"),
-                               f"adb device {parts.netloc or '(default)'}")
+                               f"adb device {parts.netloc or '(default)'}", delegate)
     raise UserError(f"unsupported remote {url!r}: use http(s)://HOST:PORT (agent), ssh://… or adb://…")

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from hwdiffnas.errors import MissingBackendError, UserError
 from hwdiffnas.interfaces import ExportedModel, LatencyStats, Profiler, ProfileSettings, TorchModel, time_runs
+from hwdiffnas.remote.benchmark_model import benchmark_model_flags
 from profilers.common import INPUT_SEED, profile_input
 
 if TYPE_CHECKING:
@@ -27,20 +28,6 @@ if TYPE_CHECKING:
     from hwdiffnas.interfaces import Transport
 
 TFLITE_FORMATS = ("tflite", "tflite-int8", "tflite-torch")
-DELEGATE_FLAGS: dict[str, tuple[str, ...]] = {
-    "cpu": ("--use_xnnpack=false",),
-    "xnnpack": ("--use_xnnpack=true",),
-    "nnapi": ("--use_nnapi=true",),
-    "gpu": ("--use_gpu=true",),
-    "hexagon": ("--use_hexagon=true",),
-}
-
-
-def benchmark_model_flags(delegate: str) -> tuple[str, ...]:
-    """``benchmark_model`` flags selecting ``delegate``; unknown names list the valid ones."""
-    if delegate not in DELEGATE_FLAGS:
-        raise UserError(f"unknown LiteRT delegate {delegate!r}; known: {', '.join(DELEGATE_FLAGS)}")
-    return DELEGATE_FLAGS[delegate]
 
 
 def model_file(model: ExportedModel, precision: str, quantize: bool = True) -> Path:
