@@ -8,7 +8,9 @@ a checkpoint that knows one of them. For each held-out grid device and seed, ``-
 over the device's latency range (one drawn from each of ``--rows`` equal-count latency strata) play the measured
 rows of ``--device-table``; the transfer basis of the latency estimate uses only the other store devices (every
 held-out device and its siblings excluded). Budgets are the device's true 25/50/75 % connected-cell quantiles.
-Every accuracy is known and at most ``--queries`` are looked up (the issue's protocol for new devices).
+Every accuracy is known and at most ``--queries`` are looked up (the issue's protocol for new devices). A checkpoint
+trained on a fraction of the labels (``train --label-fraction``) searches as ``hwdiffnas search`` does with it: its
+labels are known for free (a labelled pick counts like a looked-up one) and the surrogate is fitted on them.
 
 Per case: regret of the top returned pick that the search does not flag (``may_exceed_budget``) against the
 oracle under the true table, whether that pick (and each unflagged returned pick) is truly over budget, whether
@@ -63,7 +65,15 @@ def main() -> None:
     from hwdiffnas.generator.model import Generator
     from hwdiffnas.harness import make_task
     from hwdiffnas.predictors.latency import build_transfer_basis
-    from hwdiffnas.search import SearchSettings, default_global_share, device_from_rows, run_search, shipped_surrogate
+    from hwdiffnas.search import (
+        SearchSettings,
+        default_global_share,
+        device_from_rows,
+        label_fraction,
+        run_search,
+        shipped_surrogate,
+        training_labels,
+    )
     from hwdiffnas.space import Cell
 
     if args.measure_slack is None:
@@ -76,7 +86,11 @@ def main() -> None:
     store = open_store(args.data_dir)
     cells = store.cells()
     index = {c: i for i, c in enumerate(cells)}
-    surrogate = shipped_surrogate("cifar100", gen.meta.accuracy_column)
+    if label_fraction(gen) < 1.0:  # the checkpoint's labels are known for free; the surrogate is fitted on them
+        labels = training_labels(gen, store, "cifar100")
+        surrogate, known = labels.surrogate, labels.known
+    else:
+        surrogate, known = shipped_surrogate("cifar100", gen.meta.accuracy_column), {}
     # one transfer basis for the whole run: every held-out device and its siblings left out
     basis = build_transfer_basis(cells, {d: store.latency(d) for d in store.latency_devices()
                                          if d not in HELD_OUT + SIBLINGS})
@@ -114,11 +128,12 @@ def main() -> None:
                     return float(lat[index[c]])
 
                 rep = run_search(gen, dev, task.budget_ms, "cifar100", settings, accuracy_lookup=lookup,
-                                 surrogate=surrogate, measure=measure if args.measurements else None)
+                                 surrogate=surrogate, known_accuracy=known,
+                                 measure=measure if args.measurements else None)
                 assert len(measured) <= args.measurements
                 assert len(used) <= args.queries
                 true_lat = {r.arch_str: float(lat[index[Cell.from_str(r.arch_str)]]) for r in rep.results}
-                looked = [r for r in rep.results if r.accuracy_source == "benchmark"]
+                looked = [r for r in rep.results if r.accuracy_source in ("benchmark", "label")]
                 safe = [r for r in looked if not r.may_exceed_budget]
                 flagged = [r for r in looked if r.may_exceed_budget]
                 top = safe[0] if safe else None
@@ -146,7 +161,8 @@ def main() -> None:
         per_cell.setdefault(f"{c['device']}@{c['budget']}", []).append(c["regret"])
     safe_total = sum(c["safe_picks"] for c in cases)
     summary = {
-        "checkpoint": args.checkpoint, "rows": args.rows, "reference_rows": args.reference_rows, "seeds": args.seeds,
+        "checkpoint": args.checkpoint, "label_fraction": label_fraction(gen), "known_labels": len(known),
+        "rows": args.rows, "reference_rows": args.reference_rows, "seeds": args.seeds,
         "queries": args.queries,
         "global_share": default_global_share(gen) if args.global_share is None else args.global_share,
         "upper_delta": args.upper_delta,
