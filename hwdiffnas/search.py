@@ -440,7 +440,7 @@ def run_search(gen: Any, device: DeviceLatency, budget_ms: float, dataset: str, 
     already known (``known_accuracy``: labels paid for in training; no query spent) and — with a ``surrogate`` —
     the surrogate's best fitting cells. Queries (``accuracy_lookup``, a counted benchmark look-up; None: no store)
     go to the best-ranked candidates, at most one per NATS class and none to a class whose accuracy is known from
-    a fitting cell.
+    a cell sure to fit.
     ``labelled`` (the generator's training cells) defines novelty. ``measure`` (cell → ms on the device) lets
     the search replace up to ``settings.measurements`` uncertain estimates by measurements.
     """
@@ -500,12 +500,11 @@ def run_search(gen: Any, device: DeviceLatency, budget_ms: float, dataset: str, 
 
     def plan_queries(n: int, sure_first: bool, measuring: bool = False) -> tuple[list[_Candidate], list[_Candidate]]:
         """(the ``n`` candidates to look up, every candidate in plan order). Look-ups: at most one per NATS
-        class, never a class whose accuracy is known from a fitting cell; the generator's share alternates its
+        class, never a class whose accuracy is known from a cell sure to fit; the generator's share alternates its
         most-sampled cells (its own belief) with the surrogate's ranking of its candidates, the rest follows the
         surrogate's ranking of every fitting cell. ``sure_first``: cells sure to fit come before cells that only
         probably fit. ``measuring``: the plan is for latency measurements, so a labelled cell is planned too (its
-        accuracy is known for free; only its latency is unsure) and only classes known from a cell *sure* to fit are
-        passed over."""
+        accuracy is known for free; only its latency is unsure)."""
         def key(c: _Candidate) -> tuple[float, ...]:
             score = c.score if math.isfinite(c.score) else -math.inf
             first = (-score, -c.count) if surrogate is not None else (-c.count, -score)
@@ -514,7 +513,7 @@ def run_search(gen: Any, device: DeviceLatency, budget_ms: float, dataset: str, 
         gen_order = sorted(pool.values(), key=key)
         glob_order = sorted([*pool.values(), *glob], key=key)  # every fitting candidate, the generator's included
         freq_order = sorted(sampled, key=lambda c: (float(sure_first and may_exceed(c)), -c.count, c.point))
-        taken = set(known_sure_classes if measuring else known_fit_classes)
+        taken = set(known_sure_classes)
         n_glob = int(round(global_share * n)) if surrogate is not None else 0
         plan: list[_Candidate] = []
 
@@ -537,9 +536,9 @@ def run_search(gen: Any, device: DeviceLatency, budget_ms: float, dataset: str, 
         rest = {c.cell: c for c in gen_order + glob_order if c.cell not in planned}
         return plan, plan + list(rest.values())
 
-    # classes whose accuracy is known from a cell that fits: no query or measurement is spent on their other
-    # members (a known class member over the budget does not count: its fitting class-mates stay queryable)
-    known_fit_classes = {c.cell.nats_unique_str for c in pool.values() if c.cell in known and c.point <= budget_ms}
+    # classes whose accuracy is known from a cell sure to fit: no query or measurement is spent on their other
+    # members (a known class member over the budget, or only estimated within it, does not count: its class-mates
+    # that fit stay queryable, and one of them sure to fit is a sure pick once looked up)
     known_sure_classes = {c.cell.nats_unique_str for c in pool.values()
                           if c.cell in known and c.point <= budget_ms and not may_exceed(c)}
     n_measured = 0
@@ -563,8 +562,8 @@ def run_search(gen: Any, device: DeviceLatency, budget_ms: float, dataset: str, 
         pool = {k: c for k, c in pool.items() if c.point <= budget_ms}
         glob = [c for c in glob if c.point <= budget_ms]
         sampled = [c for c in sampled if c.point <= budget_ms]
-        # a labelled cell measured within the budget now makes its class known from a fitting cell
-        known_fit_classes = {c.cell.nats_unique_str for c in pool.values() if c.cell in known}
+        # a labelled cell measured within the budget now makes its class known from a cell sure to fit
+        known_sure_classes = {c.cell.nats_unique_str for c in pool.values() if c.cell in known and not may_exceed(c)}
     plan, ordered = plan_queries(settings.queries, sure_first=True)
     planned = {c.cell for c in plan}
     if any(c.source != device.table_source and not math.isfinite(c.upper) for c in ordered):

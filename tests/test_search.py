@@ -651,6 +651,40 @@ def test_labelled_cell_near_the_budget_is_measured_and_returned_with_its_label()
     assert top.latency_source == "measured:test" and not top.may_exceed_budget
 
 
+def test_class_known_only_from_an_unsure_cell_stays_queryable_through_a_sure_class_mate() -> None:
+    """A labelled cell whose estimate may exceed the budget does not close its NATS class: a class-mate sure to fit
+    (here a measured row) is looked up and returned as a sure pick (without measurements to spend)."""
+    from hwdiffnas.search import DeviceLatency, SearchSettings, run_search
+
+    _dev, table = _synthetic_device()
+    slow = Cell.from_ops([0, 3, 3, 1, 3, 2])
+    fast = Cell.from_ops([0, 3, 0, 1, 0, 2])
+    assert slow.nats_unique_str == fast.nats_unique_str
+    budget = table[fast] * 1.05
+
+    def estimate(cs, delta):  # noqa: ANN001, ANN202 - the labelled cell is estimated within the budget, unsure
+        p = np.array([budget * 0.95 if c == slow else table[c] for c in cs])
+        return p, p * 1.3
+
+    conn = np.array([table[c] for c in all_cells() if c.is_connected])
+    dev = DeviceLatency("synthetic", np.zeros(11, np.float32), np.sort(conn), {fast: table[fast]}, "rows",
+                        estimate, "estimate")
+    asked: list[Cell] = []
+
+    def lookup(c: Cell) -> float:
+        asked.append(c)
+        return 71.0
+
+    settings = SearchSettings(samples=10, queries=1, top=10, refine_radius=0, global_share=0.0)
+    rep = run_search(_FixedSampler([slow, fast]), dev, budget, "cifar100", settings, accuracy_lookup=lookup,
+                     accuracy_source="benchmark", surrogate=lambda cs: np.array([72.0 if c in (slow, fast) else 50.0
+                                                                                for c in cs]),
+                     known_accuracy={slow: 72.0})
+    assert asked == [fast]
+    sure = [r for r in rep.results if not r.may_exceed_budget and r.accuracy_source in ("benchmark", "label")]
+    assert sure and sure[0].arch_str == fast.arch_str and sure[0].latency_source == "rows"
+
+
 def test_label_fraction_surrogate_is_fitted_once_and_cached(nb201_store, monkeypatch: pytest.MonkeyPatch) -> None:
     """A checkpoint trained on a fraction of the labels gets a surrogate fitted on exactly those labels; the fit is
     cached next to the store (same predictions on reuse, no refit), and a corrupt cache file is refitted."""
