@@ -567,8 +567,9 @@ def run_search(gen: Any, device: DeviceLatency, budget_ms: float, dataset: str, 
     plan, ordered = plan_queries(settings.queries, sure_first=True)
     planned = {c.cell for c in plan}
     if any(c.source != device.table_source and not math.isfinite(c.upper) for c in ordered):
-        notes.append(f"the latency estimate cannot bound a miss rate of {delta:g} (too few measured rows for it): "
-                     "its picks are flagged; add rows, raise --risk or --measure candidates")
+        notes.append(f"the latency estimate cannot bound a miss rate of {delta:g} (that takes at least "
+                     f"{math.ceil(1 / delta - 1e-9) - 1} measured rows): its picks are flagged; add rows, raise --risk "
+                     "or --measure candidates")
 
     results: list[SearchResult] = []
     used = 0
