@@ -239,31 +239,23 @@ def _labels_key(dataset: str, column: str, seed: int, rows: np.ndarray, accuracy
 
 def _cached_surrogate(path: Path, key: str, fit: Callable[[], Any]) -> Any:
     """The accuracy surrogate cached at ``path`` for ``key``, or a fresh ``fit()`` written there (the fit takes
-    ~10 s at 10 % labels; a search reuses it). The fresh surrogate goes through the file format in memory too, so a
-    first search and later ones rank alike. A corrupt or stale file is refitted; an unwritable folder is skipped."""
-    from hwdiffnas.predictors.serialize import (
-        accuracy_from_state,
-        accuracy_to_state,
-        load_accuracy_surrogate,
-        save_accuracy_surrogate,
-    )
+    ~10 s at 10 % labels; a search reuses it). The file holds the forest exactly, so a cached surrogate ranks like
+    the fresh one. A corrupt or stale file is refitted; an unwritable folder, or a forest the format cannot hold,
+    is not cached."""
+    from hwdiffnas.predictors.serialize import load_accuracy_surrogate, save_accuracy_surrogate
 
     if path.is_file():
         try:
             return load_accuracy_surrogate(path, key)
         except UserError:
             pass  # corrupt, foreign or stale: refit and overwrite
-    fresh = fit()
-    try:
-        sur = accuracy_from_state(*accuracy_to_state(fresh))
-    except UserError:  # a forest the file format cannot hold: use it as fitted, uncached
-        return fresh
+    sur = fit()
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         save_accuracy_surrogate(sur, tmp, key)
         os.replace(tmp, path)
-    except OSError:
+    except (OSError, UserError):
         tmp.unlink(missing_ok=True)
     return sur
 

@@ -687,7 +687,7 @@ def test_class_known_only_from_an_unsure_cell_stays_queryable_through_a_sure_cla
 
 def test_label_fraction_surrogate_is_fitted_once_and_cached(nb201_store, monkeypatch: pytest.MonkeyPatch) -> None:
     """A checkpoint trained on a fraction of the labels gets a surrogate fitted on exactly those labels; the fit is
-    cached next to the store (same predictions on reuse, no refit), and a corrupt cache file is refitted."""
+    cached next to the store (bit-identical predictions on reuse, no refit), and a corrupt cache file is refitted."""
     from types import SimpleNamespace
 
     import hwdiffnas.predictors.accuracy as accuracy_mod

@@ -103,10 +103,11 @@ def latency_from_state(arrays: dict[str, np.ndarray], meta: dict[str, Any], pref
 
 
 # --- accuracy surrogate -------------------------------------------------------------------------------------
-def forest_to_state(forest: Forest, prefix: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+def forest_to_state(forest: Forest, prefix: str, exact: bool = False) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Compact forest arrays: a right child always follows its left sibling (only ``left`` is stored),
     thresholds are float16 (the features are small counts, so split points are exact halves) and node values
-    are int16 codes of ``center + step * code`` (step ≤ 0.005 for accuracies in percent)."""
+    are int16 codes of ``center + step * code`` (step ≤ 0.005 for accuracies in percent) — or, with ``exact``,
+    the float32 values themselves (predictions then match the fitted forest bit for bit)."""
     inner = forest.feature >= 0
     if np.any(forest.right[inner] != forest.left[inner] + 1):
         raise UserError("forest layout not serializable: right children must follow left ones")
@@ -120,7 +121,8 @@ def forest_to_state(forest: Forest, prefix: str) -> tuple[dict[str, np.ndarray],
         f"{prefix}feature": forest.feature.astype(np.int16),
         f"{prefix}threshold": thr16,
         f"{prefix}left": forest.left.astype(np.int32),
-        f"{prefix}value": np.round((value - center) / step).astype(np.int16),
+        f"{prefix}value": (forest.value.astype(np.float32) if exact
+                           else np.round((value - center) / step).astype(np.int16)),
         f"{prefix}roots": forest.roots.astype(np.int32),
     }
     return arrays, {"depth": int(forest.depth), "value_center": center, "value_step": step}
@@ -135,23 +137,29 @@ def forest_from_state(arrays: dict[str, np.ndarray], prefix: str, meta: dict[str
     if feature.size and (feature.max() >= n_features or feature.min() < -1):
         raise UserError(f"{where}: forest splits on a feature outside 0..{n_features - 1}")
     right = np.where(feature >= 0, left + 1, -1).astype(np.int32)
-    codes = _get(arrays, f"{prefix}value", where, (n,)).astype(np.float64)
-    center = float(_meta(meta, "value_center", where, (int, float)))
-    step = float(_meta(meta, "value_step", where, (int, float)))
+    stored = _get(arrays, f"{prefix}value", where, (n,))
+    if stored.dtype == np.float32:  # written with exact=True
+        value = stored
+    else:
+        center = float(_meta(meta, "value_center", where, (int, float)))
+        step = float(_meta(meta, "value_step", where, (int, float)))
+        value = (center + step * stored.astype(np.float64)).astype(np.float32)
     return Forest(
         feature=feature,
         threshold=_get(arrays, f"{prefix}threshold", where, (n,)).astype(np.float32),
         left=left,
         right=right,
-        value=(center + step * codes).astype(np.float32),
+        value=value,
         roots=_get(arrays, f"{prefix}roots", where, (None,)).astype(np.int32),
         depth=int(_meta(meta, "depth", where, int)),
     )
 
 
-def accuracy_to_state(sur: AccuracySurrogate, prefix: str = "") -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Arrays and metadata of an `AccuracySurrogate` (its class labels go into the metadata)."""
-    arrays, forest_meta = forest_to_state(sur.forest, prefix)
+def accuracy_to_state(sur: AccuracySurrogate, prefix: str = "",
+                      exact: bool = False) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Arrays and metadata of an `AccuracySurrogate` (its class labels go into the metadata); ``exact``: see
+    `forest_to_state`."""
+    arrays, forest_meta = forest_to_state(sur.forest, prefix, exact)
     meta = {
         "dataset": sur.dataset,
         "column": sur.column,
@@ -228,11 +236,12 @@ def load_latency_predictor(path: Path | str) -> LatencyPredictor:
 
 
 def save_accuracy_surrogate(sur: AccuracySurrogate, path: Path | str, key: str = "") -> None:
-    """Write one accuracy surrogate to a safetensors file; ``key`` (e.g. a hash of its training labels) is kept in
-    the header so a cache can tell whether the file answers for the same labels."""
+    """Write one accuracy surrogate to a safetensors file, exactly (its predictions are reproduced bit for bit);
+    ``key`` (e.g. a hash of its training labels) is kept in the header so a cache can tell whether the file answers
+    for the same labels."""
     from safetensors.numpy import save_file
 
-    arrays, meta = accuracy_to_state(sur)
+    arrays, meta = accuracy_to_state(sur, exact=True)
     save_file(arrays, str(path), metadata={"hwdiffnas": json.dumps({"kind": "accuracy_surrogate", "key": key,
                                                                     "version": FORMAT_VERSION, "meta": meta})})
 
