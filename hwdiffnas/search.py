@@ -227,11 +227,13 @@ def training_labels(gen: Any, store: Any, dataset: str) -> TrainingLabels:
 
 
 def _labels_key(dataset: str, column: str, seed: int, rows: np.ndarray, accuracy: np.ndarray) -> str:
-    """A hash of everything a surrogate fitted on these labels depends on (a re-imported store with other
-    accuracies gets another key)."""
+    """A hash of everything a surrogate fitted on these labels depends on: the labels (a re-imported store with
+    other accuracies gets another key), the seed, and the surrogate's features, file format and package version."""
+    from hwdiffnas import __version__
+    from hwdiffnas.predictors.accuracy import SURROGATE_FEATURES
     from hwdiffnas.predictors.serialize import FORMAT_VERSION
 
-    h = hashlib.sha256(f"{dataset}|{column}|{seed}|{FORMAT_VERSION}|".encode())
+    h = hashlib.sha256(f"{dataset}|{column}|{seed}|{SURROGATE_FEATURES}|{FORMAT_VERSION}|{__version__}|".encode())
     h.update(np.asarray(rows, dtype=np.int64).tobytes())
     h.update(np.asarray(accuracy, dtype=np.float64).tobytes())
     return h.hexdigest()
