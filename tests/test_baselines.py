@@ -163,6 +163,23 @@ def test_bench_command(nb201_data_dir: Path, tmp_path: Path, monkeypatch: pytest
     assert code == 0 and out.count("fpga ") == 3 and (tmp_path / "o" / "bench.md").is_file()
     code, _, err = run_cli(monkeypatch, capsys, *base, "--method", "random", "--device", "fpga")
     assert code == 2 and "--budget" in err
+    # --grid with a user's table: that table at the 25/50/75 % quantile budgets
+    from hwdiffnas.benchmark import open_store
+
+    with open_store(nb201_data_dir) as store:
+        lat, cells = store.latency("raspi4"), store.cells()
+    table = tmp_path / "my_board.csv"
+    table.write_text("arch_str,latency_ms\n" + "".join(f"{c.arch_str},{v}\n" for c, v in zip(cells, lat)
+                                                         if np.isfinite(v)))
+    code, out, _ = run_cli(monkeypatch, capsys, *base, "--grid", "--device-table", str(table), "--method", "random",
+                           "--queries", "5", "--seeds", "1", "--json")
+    d = json.loads(out)
+    assert code == 0 and [e["device"] for e in d["grid"]] == ["my_board"] * 3
+    budgets = [e["budget_ms"] for e in d["grid"]]
+    assert budgets == sorted(budgets) and len(set(budgets)) == 3
+    code, _, err = run_cli(monkeypatch, capsys, *base, "--grid", "--device-table", str(table), "--device", "fpga",
+                           "--method", "random")
+    assert code == 2 and "p25, p50 and p75" in err
     code, _, err = run_cli(monkeypatch, capsys, *base, "--method", "random", "--label-fraction", "0.1",
                            "--device", "fpga", "--budget", "5ms")
     assert code == 2 and "predictor method only" in err

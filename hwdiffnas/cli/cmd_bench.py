@@ -34,7 +34,8 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--column", default="nats", help="accuracy column (default nats)")
     p.add_argument("--grid", action="store_true",
                    help="the protocol grid: HELP budgets (fpga, eyeriss, pixel2, gold_6226, titan_rtx_256) and "
-                        "25/50/75%% quantiles (pixel3, raspi4, jetson-nano-fp16, edgetpu-int8, pi5-litert)")
+                        "25/50/75%% quantiles (pixel3, raspi4, jetson-nano-fp16, edgetpu-int8, pi5-litert); with "
+                        "--device-table, that table at the 25/50/75%% quantiles")
     p.add_argument("--grid-devices", help="with --grid: only these comma-separated devices")
     p.add_argument("--out", metavar="DIR", help="write bench.json, bench.md and bench_pareto.png here")
     p.add_argument("--no-plot", action="store_true", help="skip the Pareto plot")
@@ -63,7 +64,7 @@ def configs_from_args(methods: list[str], queries: list[int], fractions: list[fl
 def run(args: argparse.Namespace) -> int:
     from hwdiffnas.benchmark import open_store
     from hwdiffnas.errors import UserError
-    from hwdiffnas.harness import default_grid, run_grid, write_outputs
+    from hwdiffnas.harness import QUANTILE_BUDGETS, default_grid, run_grid, write_outputs
 
     try:
         queries = [int(q) for q in _csv_list(args.queries)]
@@ -83,10 +84,14 @@ def run(args: argparse.Namespace) -> int:
     if args.grid:
         if args.budget:
             raise UserError("--grid uses the protocol's budgets; drop --budget (or drop --grid)")
-        if args.device_table:
-            raise UserError("--grid runs the protocol devices; use --device-table with --budget instead")
-        grid = default_grid(_csv_list(args.grid_devices) if args.grid_devices else (
-            [args.device] if args.device else None))
+        if args.device_table:  # the user's table at the protocol's quantile budgets
+            if args.device or args.grid_devices:
+                raise UserError("--grid with --device-table runs that table at p25, p50 and p75; drop "
+                                "--device/--grid-devices")
+            grid = [(None, b) for b in QUANTILE_BUDGETS]
+        else:
+            grid = default_grid(_csv_list(args.grid_devices) if args.grid_devices else (
+                [args.device] if args.device else None))
     else:
         if not args.budget or not (args.device or args.device_table):
             raise UserError("give --device (or --device-table) and --budget, or --grid")
