@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from hwdiffnas.errors import UserError
-from hwdiffnas.remote.benchmark_model import DELEGATE_FLAGS
+from hwdiffnas.remote.delegates import DELEGATE_FLAGS
 
 if sys.version_info >= (3, 11):
     import tomllib

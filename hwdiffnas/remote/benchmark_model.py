@@ -18,7 +18,6 @@ import math
 import re
 from dataclasses import dataclass
 
-from hwdiffnas.errors import UserError
 from hwdiffnas.interfaces import LatencyStats
 
 _LOGCAT = re.compile(r"^\d\d-\d\d\s+\d\d:\d\d:\d\d\.\d+\s+\d+\s+\d+\s+[VDIWEF]\s+[^:]*?\s*:\s?")
@@ -144,25 +143,6 @@ def parse_benchmark_model(text: str) -> BenchmarkModelResult:
                                    + (f"; it ended with:\n{tail}" if tail else " (empty output)"))
     warmup = blocks[0] if len(blocks) > 1 else None
     return BenchmarkModelResult(warmup, blocks[-1], summary, init_ms, size_mb, mem_init, mem_overall)
-
-
-DELEGATE_FLAGS: dict[str, tuple[str, ...]] = {
-    "cpu": ("--use_xnnpack=false",),
-    "xnnpack": ("--use_xnnpack=true",),
-    "nnapi": ("--use_nnapi=true",),
-    "gpu": ("--use_gpu=true",),
-    "hexagon": ("--use_hexagon=true",),
-}
-
-
-def benchmark_model_flags(delegate: str) -> tuple[str, ...]:
-    """``benchmark_model`` flags selecting a LiteRT ``delegate`` ("" = none: the tool's default); unknown names
-    list the valid ones."""
-    if not delegate:
-        return ()
-    if delegate not in DELEGATE_FLAGS:
-        raise UserError(f"unknown LiteRT delegate {delegate!r}; known: {', '.join(DELEGATE_FLAGS)}")
-    return DELEGATE_FLAGS[delegate]
 
 
 def benchmark_model_argv(tool: str, graph: str, *, threads: int, warmup: int, runs: int,

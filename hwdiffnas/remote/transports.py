@@ -35,12 +35,8 @@ from typing import Any
 
 from hwdiffnas.errors import MissingBackendError, UserError
 from hwdiffnas.interfaces import LatencyStats, ProfileSettings, Transport
-from hwdiffnas.remote.benchmark_model import (
-    BenchmarkOutputError,
-    benchmark_model_argv,
-    benchmark_model_flags,
-    parse_benchmark_model,
-)
+from hwdiffnas.remote.benchmark_model import BenchmarkOutputError, benchmark_model_argv, parse_benchmark_model
+from hwdiffnas.remote.delegates import benchmark_model_flags
 from hwdiffnas.remote.validate import check_name
 
 
@@ -215,12 +211,12 @@ class TransportTarget:
     def check_delegate(tool: str, delegate: str) -> None:
         """An unknown delegate, or one for a tool other than ``benchmark_model``, fails before anything runs."""
         benchmark_model_flags(delegate)
-        if delegate and not PurePosixPath(tool).name.endswith("benchmark_model"):
+        if delegate and not _is_benchmark_model(tool):
             raise UserError(f"delegate {delegate!r} applies to LiteRT's benchmark_model, not to {tool!r}")
 
     @property
     def uses_benchmark_model(self) -> bool:
-        return PurePosixPath(self.tool).name.endswith("benchmark_model")
+        return _is_benchmark_model(self.tool)
 
     def model_format(self, runtime: str) -> str:
         """``tflite`` for LiteRT's benchmark_model; otherwise the remote hwdiffnas worker loads ONNX."""
@@ -265,6 +261,11 @@ class TransportTarget:
 
     def close(self) -> None:
         self.transport.close()
+
+
+def _is_benchmark_model(tool: str) -> bool:
+    """Whether ``tool`` is LiteRT's ``benchmark_model`` (its output is parsed) rather than a Python interpreter."""
+    return PurePosixPath(tool).name.endswith("benchmark_model")
 
 
 def _stats_from_worker_output(out: str, where: str) -> LatencyStats:

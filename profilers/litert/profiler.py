@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from hwdiffnas.errors import MissingBackendError, UserError
 from hwdiffnas.interfaces import ExportedModel, LatencyStats, Profiler, ProfileSettings, TorchModel, time_runs
-from hwdiffnas.remote.benchmark_model import benchmark_model_flags
+from hwdiffnas.remote.delegates import benchmark_model_flags
 from profilers.common import INPUT_SEED, profile_input
 
 if TYPE_CHECKING:
