@@ -135,8 +135,6 @@ def device_from_rows(name: str, rows: dict[Cell, float], store: Any | None = Non
     for i, a in enumerate(HELP_REFERENCE_ARCHS):
         if not math.isfinite(ref[i]):
             ref[i] = float(np.exp(pred.log_predict([Cell.from_str(a)])[0][0]))
-
-
     return DeviceLatency(name, device_representation(ref), dist, dict(rows), row_source, pred.point_and_upper,
                          "estimate" if basis is None else "estimate(transfer)")
 
@@ -270,8 +268,6 @@ def device_from_checkpoint(name: str, gen: Any, estimators: dict[str, Any]) -> D
     if est is None:
         raise UserError(f"no latency data for {name!r}: no benchmark store and no shipped latency predictor for it; "
                         "import the benchmark data (hwdiffnas data import) or give --device-table FILE.csv")
-
-
     return DeviceLatency(name, gen.device_rep(name), dist, {}, "table", est.point_and_upper, "estimate")
 
 
@@ -530,11 +526,14 @@ def run_search(gen: Any, device: DeviceLatency, budget_ms: float, dataset: str, 
         rest = {c.cell: c for c in gen_order + glob_order if c.cell not in planned}
         return plan, plan + list(rest.values())
 
-    # classes whose accuracy is known from a cell sure to fit: no query or measurement is spent on their other
-    # members (a known class member over the budget, or only estimated within it, does not count: its class-mates
-    # that fit stay queryable, and one of them sure to fit is a sure pick once looked up)
-    known_sure_classes = {c.cell.nats_unique_str for c in pool.values()
-                          if c.cell in known and c.point <= budget_ms and not may_exceed(c)}
+    def sure_known_classes() -> set[str]:
+        """Classes whose accuracy is known from a cell sure to fit: no query or measurement is spent on their other
+        members (a known class member over the budget, or only estimated within it, does not count: its class-mates
+        that fit stay queryable, and one of them sure to fit is a sure pick once looked up)."""
+        return {c.cell.nats_unique_str for c in pool.values()
+                if c.cell in known and c.point <= budget_ms and not may_exceed(c)}
+
+    known_sure_classes = sure_known_classes()
     n_measured = 0
     if measure is not None and settings.measurements > 0:
         # measure the cells the queries would go to if every estimate were right (labelled cells included: their
@@ -556,8 +555,7 @@ def run_search(gen: Any, device: DeviceLatency, budget_ms: float, dataset: str, 
         pool = {k: c for k, c in pool.items() if c.point <= budget_ms}
         glob = [c for c in glob if c.point <= budget_ms]
         sampled = [c for c in sampled if c.point <= budget_ms]
-        # a labelled cell measured within the budget now makes its class known from a cell sure to fit
-        known_sure_classes = {c.cell.nats_unique_str for c in pool.values() if c.cell in known and not may_exceed(c)}
+        known_sure_classes = sure_known_classes()  # a labelled cell measured within the budget closes its class
     plan, ordered = plan_queries(settings.queries, sure_first=True)
     planned = {c.cell for c in plan}
     if any(c.source != device.table_source and not math.isfinite(c.upper) for c in ordered):
