@@ -15,6 +15,7 @@ import argparse
 import json
 import time
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -48,14 +49,7 @@ def main() -> None:
     from hwdiffnas.generator import default_checkpoint_path
     from hwdiffnas.generator.model import Generator
     from hwdiffnas.harness import default_grid, make_task
-    from hwdiffnas.search import (
-        SearchSettings,
-        default_global_share,
-        device_from_table,
-        label_fraction,
-        run_search,
-        training_labels,
-    )
+    from hwdiffnas.search import SearchSettings, default_global_share, label_fraction, prepare_search
     from hwdiffnas.space import Cell
 
     if args.margin is None:
@@ -68,21 +62,22 @@ def main() -> None:
     store = open_store(args.data_dir)
     cells = store.cells()
     index = {c: i for i, c in enumerate(cells)}
-    models = {}  # checkpoint -> (generator, its training labels)
+    models = {}  # checkpoint -> (generator, its search set-up: training labels, surrogate)
     for ck in dict.fromkeys(ckpts):
         g = Generator.load(ck)
-        models[ck] = (g, training_labels(g, store, "cifar100"))
-    gen, labels = models[ckpts[0]]
+        setup = prepare_search(g, "cifar100", store)
+        if args.no_surrogate:
+            setup.labels = replace(setup.labels, surrogate=None)
+        models[ck] = (g, setup)
+    gen, setup = models[ckpts[0]]
     rows = []
     t_all = time.perf_counter()
     for device, budget in default_grid(args.devices):
         task, acc, best = make_task(store, device, budget, "cifar100", gen.meta.accuracy_column)
-        fallback = gen.device_rep(device) if device in gen.meta.devices else None
-        dev = device_from_table(device, cells, task.latency_ms, task.connected, "table", fallback)
+        dev = models[ckpts[0]][1].table_device(device, cells, task.latency_ms, task.connected)
         per_seed = []
         for k, seed in enumerate(args.seeds):
-            gen, labels = models[ckpts[k] if len(ckpts) > 1 else ckpts[0]]
-            surrogate = None if args.no_surrogate else labels.surrogate
+            gen, setup = models[ckpts[k] if len(ckpts) > 1 else ckpts[0]]
             settings = SearchSettings(samples=args.samples, queries=args.queries, top=args.queries, seed=seed,
                                       steps=args.steps, guidance=args.guidance, scale=args.scale,
                                       adaptive_fraction=args.adaptive, quantile_margin=args.margin,
@@ -95,8 +90,7 @@ def main() -> None:
                 used.add(index[c])
                 return float(acc[index[c]])
 
-            rep = run_search(gen, dev, task.budget_ms, "cifar100", settings, accuracy_lookup=lookup,
-                             surrogate=surrogate, labelled=labels.labelled, known_accuracy=labels.known)
+            rep = setup.run(dev, task.budget_ms, settings, accuracy_lookup=lookup)
             assert len(used) <= args.queries
             picked = [r for r in rep.results if r.accuracy_source in ("benchmark", "label")]
             origin = Counter(r.origin for r in rep.results if r.accuracy_source == "benchmark")
@@ -132,9 +126,9 @@ def main() -> None:
                "refine_radius": args.refine_radius,
                "global_share": [default_global_share(m[0]) if args.global_share is None else args.global_share
                                 for m in models.values()],
-               "surrogate": None if args.no_surrogate else labels.surrogate_source,
+               "surrogate": None if args.no_surrogate else setup.labels.surrogate_source,
                "label_fraction": label_fraction(gen),
-               "training_labels": [len(m[1].known) for m in models.values()],
+               "training_labels": [len(m[1].labels.known) for m in models.values()],
                "mean_regret": float(np.mean(regrets)), "worst_regret": float(np.max(regrets)),
                "returned_over_budget": int(sum(r["returned_over_budget"] for r in rows)),
                "feasible_fraction_mean": float(np.mean([r["feasible_fraction"] for r in rows])),

@@ -61,19 +61,11 @@ def main() -> None:
     args = ap.parse_args()
 
     from hwdiffnas.benchmark import open_store
-    from hwdiffnas.generator.conditions import HELP_REFERENCE_ARCHS
     from hwdiffnas.generator.model import Generator
     from hwdiffnas.harness import make_task
+    from hwdiffnas.latency.reference import HELP_REFERENCE_ARCHS
     from hwdiffnas.predictors.latency import build_transfer_basis
-    from hwdiffnas.search import (
-        SearchSettings,
-        default_global_share,
-        device_from_rows,
-        label_fraction,
-        run_search,
-        shipped_surrogate,
-        training_labels,
-    )
+    from hwdiffnas.search import SearchSettings, default_global_share, device_from_rows, label_fraction, prepare_search
     from hwdiffnas.space import Cell
 
     if args.measure_slack is None:
@@ -86,11 +78,9 @@ def main() -> None:
     store = open_store(args.data_dir)
     cells = store.cells()
     index = {c: i for i, c in enumerate(cells)}
-    if label_fraction(gen) < 1.0:  # the checkpoint's labels are known for free; the surrogate is fitted on them
-        labels = training_labels(gen, store, "cifar100")
-        surrogate, known = labels.surrogate, labels.known
-    else:
-        surrogate, known = shipped_surrogate("cifar100", gen.meta.accuracy_column), {}
+    # the checkpoint's labels are known for free and the surrogate is fitted on them (all labels: the shipped one)
+    setup = prepare_search(gen, "cifar100", store)
+    known = setup.labels.known
     # one transfer basis for the whole run: every held-out device and its siblings left out
     basis = build_transfer_basis(cells, {d: store.latency(d) for d in store.latency_devices()
                                          if d not in HELD_OUT + SIBLINGS})
@@ -127,9 +117,8 @@ def main() -> None:
                     measured.add(index[c])
                     return float(lat[index[c]])
 
-                rep = run_search(gen, dev, task.budget_ms, "cifar100", settings, accuracy_lookup=lookup,
-                                 surrogate=surrogate, known_accuracy=known,
-                                 measure=measure if args.measurements else None)
+                rep = setup.run(dev, task.budget_ms, settings, accuracy_lookup=lookup,
+                                measure=measure if args.measurements else None)
                 assert len(measured) <= args.measurements
                 assert len(used) <= args.queries
                 true_lat = {r.arch_str: float(lat[index[Cell.from_str(r.arch_str)]]) for r in rep.results}

@@ -18,6 +18,7 @@ import numpy as np
 
 from hwdiffnas.datadir import IMPORT_HINT, resolve_data_dir, store_path
 from hwdiffnas.errors import UserError
+from hwdiffnas.latency.reference import quantile_ms
 from hwdiffnas.space import Cell
 from hwdiffnas.store import Measurement, Store
 
@@ -32,6 +33,7 @@ __all__ = [
     "open_store",
     "oracle",
     "parse_budget",
+    "quantile_fraction",
     "pareto_front",
     "fastest_connected",
     "table_to_array",
@@ -67,18 +69,28 @@ _BUDGET_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([a-zµ]+)
 _QUANTILE_RE = re.compile(r"^\s*p([0-9]*\.?[0-9]+)\s*$", re.IGNORECASE)
 
 
+def quantile_fraction(text: str) -> float | None:
+    """``NN / 100`` for a quantile budget ``pNN`` (``p0 < pNN <= p100``), None for any other text."""
+    q = _QUANTILE_RE.match(str(text).strip())
+    if not q:
+        return None
+    pct = float(q.group(1))
+    if not 0 < pct <= 100:
+        raise UserError(f"quantile budget {text!r} must lie in p0 < pX <= p100")
+    return pct / 100.0
+
+
 def parse_budget(text: str, latencies_ms: np.ndarray | None = None, connected: np.ndarray | None = None) -> float:
     """A latency budget in ms from ``10ms``, ``1.5ms``, ``800us``, ``0.01s`` or a quantile ``p50``.
 
-    A quantile is taken over the connected cells with a known latency (``latencies_ms`` and ``connected`` in
-    NB201 index order are needed for it). Bad units, missing units and non-positive budgets are `UserError`.
+    A quantile is the percentile of ``latencies_ms`` over the connected cells (``connected``; both in NB201 index
+    order) with a known latency; `hwdiffnas.latency.device.DeviceLatency.parse_budget` gives it the device's
+    best-source distribution (the ``pNN`` of every command). Bad units, missing units and non-positive budgets
+    are `UserError`.
     """
     s = str(text).strip()
-    q = _QUANTILE_RE.match(s)
-    if q:
-        pct = float(q.group(1))
-        if not 0 < pct <= 100:
-            raise UserError(f"quantile budget {text!r} must lie in p0 < pX <= p100")
+    frac = quantile_fraction(s)
+    if frac is not None:
         if latencies_ms is None:
             raise UserError(f"quantile budget {text!r} needs a device's latency table")
         lat = np.asarray(latencies_ms, dtype=np.float64)
@@ -87,7 +99,7 @@ def parse_budget(text: str, latencies_ms: np.ndarray | None = None, connected: n
             mask &= np.asarray(connected, dtype=bool)
         if not mask.any():
             raise UserError(f"quantile budget {text!r}: the device has no latency for any connected cell")
-        return float(np.quantile(lat[mask], pct / 100.0))
+        return quantile_ms(lat[mask], frac)
     m = _BUDGET_RE.match(s.lower())
     if not m:
         raise UserError(f"cannot read budget {text!r}: write a number with a unit ({', '.join(_UNITS)}), "

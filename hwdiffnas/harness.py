@@ -18,10 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from hwdiffnas.baselines.base import SearchTask, get_method
-from hwdiffnas.benchmark import QueryOracle, Store, latency_for, oracle, pareto_front, parse_budget
+from hwdiffnas.baselines.base import SearchTask
+from hwdiffnas.benchmark import QueryOracle, Store, latency_for, oracle, pareto_front
 from hwdiffnas.errors import UserError
 from hwdiffnas.jsonable import to_jsonable
+from hwdiffnas.methods import get_method
 
 HELP_GRID: dict[str, tuple[str, ...]] = {
     "fpga": ("4ms", "5ms", "6ms"),
@@ -100,12 +101,18 @@ def run_task(task: SearchTask, accuracy: np.ndarray, config: MethodConfig, seeds
 
 
 def make_task(store: Store, device: str | None, budget: str, dataset: str = "cifar100", column: str = "nats",
-              device_table: str | Path | None = None) -> tuple[SearchTask, np.ndarray, dict[str, Any]]:
-    """The task for a device (or table) and budget text, the accuracy array, and the oracle record."""
+              device_table: str | Path | None = None,
+              resolved: dict[tuple[Any, ...], Any] | None = None) -> tuple[SearchTask, np.ndarray, dict[str, Any]]:
+    """The task for a device (or table) and budget text, the accuracy array, and the oracle record.
+
+    A ``pNN`` budget is the device's percentile over every connected cell (`hwdiffnas.latency.device.budget_for`;
+    ``resolved`` caches the devices it resolves across tasks)."""
+    from hwdiffnas.latency.device import budget_for
+
     name, lat = latency_for(store, device, device_table)
     conn = store.connected()
     cells = store.cells()
-    budget_ms = parse_budget(budget, lat, conn)
+    budget_ms = budget_for(budget, store, device, device_table, resolved=resolved)
     acc = store.accuracy(dataset, column)
     best = oracle(acc, lat, budget_ms, conn, cells, device=name)
     task = SearchTask(name, budget_ms, lat, conn, cells, dataset, column)
@@ -118,8 +125,9 @@ def run_grid(store: Store, grid: Sequence[tuple[str, str]], configs: Sequence[Me
     """Every (device, budget) × method configuration × seed; returns the full result dict."""
     t0 = time.perf_counter()
     entries = []
+    resolved: dict[tuple[Any, ...], Any] = {}
     for device, budget in grid:
-        task, acc, best = make_task(store, device, budget, dataset, column, device_table)
+        task, acc, best = make_task(store, device, budget, dataset, column, device_table, resolved)
         results = []
         for cfg in configs:
             res = run_task(task, acc, cfg, seeds, best["accuracy"])

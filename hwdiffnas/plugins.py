@@ -1,13 +1,19 @@
-"""Discovery of exporter and profiler plug-ins through entry points.
+"""Plug-in registries of one shape: exporters, profilers (entry-point groups ``hwdiffnas.exporters`` and
+``hwdiffnas.profilers``) and, above the core, search methods (`hwdiffnas.methods`).
 
-Groups: ``hwdiffnas.exporters`` and ``hwdiffnas.profilers``. A third-party distribution adds a backend by
-declaring an entry point in one of these groups; nothing here names a backend.
+A `Registry` finds its plug-ins in an entry-point group (a third-party distribution adds a backend by declaring
+one), in built-ins given as ``module:attr`` targets and in factories registered at run time; nothing here names a
+backend. `Registry.describe` says for every plug-in whether it loads and its runtime is importable, and why not.
 """
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
 from functools import cache
 from importlib.metadata import EntryPoint, entry_points
+from typing import Any, Generic, TypeVar
 
 from hwdiffnas.errors import UserError
 from hwdiffnas.interfaces import Exporter, Profiler
@@ -15,42 +21,128 @@ from hwdiffnas.interfaces import Exporter, Profiler
 EXPORTER_GROUP = "hwdiffnas.exporters"
 PROFILER_GROUP = "hwdiffnas.profilers"
 
+T = TypeVar("T")
+
 
 @cache
 def _entry_points(group: str) -> dict[str, EntryPoint]:
     return {ep.name: ep for ep in entry_points(group=group)}
 
 
+@dataclass(frozen=True)
+class PluginInfo:
+    """One plug-in as `hwdiffnas plugins` lists it: where it comes from (``entry point``, ``built-in`` or
+    ``registered``), its target, whether it loads and its runtime is importable, and the reason when not."""
+
+    kind: str
+    name: str
+    origin: str
+    target: str
+    importable: bool
+    reason: str = ""
+    description: str = ""
+    extra: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Registry(Generic[T]):
+    """Plug-ins of one ``kind`` (``format``, ``runtime``, ``search method``): the entry points of ``group``,
+    ``builtins`` (name → ``module:attr``) and factories given to `register`; later sources win (registered over
+    built-in over entry point). `create` instantiates one, checking it is a ``base``."""
+
+    def __init__(self, kind: str, group: str, base: type[T] | None = None,
+                 builtins: Mapping[str, str] | None = None) -> None:
+        self.kind = kind
+        self.group = group
+        self.base = base
+        self.builtins = dict(builtins or {})
+        self._registered: dict[str, Callable[..., T]] = {}
+
+    def entry_points(self) -> dict[str, EntryPoint]:
+        return _entry_points(self.group)
+
+    def names(self) -> list[str]:
+        """Every known name, sorted."""
+        return sorted(set(self.entry_points()) | set(self.builtins) | set(self._registered))
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.names()
+
+    def register(self, name: str, factory: Callable[..., T]) -> None:
+        """Make ``factory(**options)`` available as ``name`` (replaces an earlier registration)."""
+        self._registered[name] = factory
+
+    def _origin(self, name: str) -> tuple[str, str]:
+        if name in self._registered:
+            f = self._registered[name]
+            return "registered", f"{getattr(f, '__module__', '?')}:{getattr(f, '__qualname__', repr(f))}"
+        if name in self.builtins:
+            return "built-in", self.builtins[name]
+        return "entry point", self.entry_points()[name].value
+
+    def factory(self, name: str) -> Callable[..., T]:
+        """The factory of ``name``; unknown names list the known ones, a failing import names its error."""
+        if name not in self:
+            raise UserError(f"unknown {self.kind} {name!r}; known: {', '.join(self.names()) or '(none installed)'}")
+        if name in self._registered:
+            return self._registered[name]
+        try:
+            if name in self.builtins:
+                module, _, attr = self.builtins[name].partition(":")
+                return getattr(importlib.import_module(module), attr)
+            return self.entry_points()[name].load()
+        except ImportError as exc:
+            raise UserError(f"{self.kind} {name!r} cannot be loaded: {exc}") from exc
+
+    def create(self, name: str, **options: Any) -> T:
+        """Instantiate ``name`` with ``options``; unknown names and options are `UserError`."""
+        factory = self.factory(name)
+        try:
+            obj = factory(**options)
+        except TypeError as exc:
+            raise UserError(f"{self.kind} {name!r} does not accept options {sorted(options)}: {exc}") from None
+        if self.base is not None and not isinstance(obj, self.base):
+            raise UserError(f"{self.kind} {name!r} is a {type(obj).__name__}, not a {self.base.__name__}")
+        return obj
+
+    def describe(self) -> list[PluginInfo]:
+        """Every plug-in with whether it loads and (for backends with ``available()``) its runtime imports."""
+        out = []
+        for name in self.names():
+            origin, target = self._origin(name)
+            try:
+                obj: Any = self.factory(name)
+                if isinstance(obj, type):
+                    obj = obj()
+                ok, reason = obj.available() if hasattr(obj, "available") else (True, "")
+                out.append(PluginInfo(self.kind, name, origin, target, bool(ok), "" if ok else str(reason),
+                                      str(getattr(obj, "description", "") or ""), str(getattr(obj, "extra", "") or "")))
+            except (UserError, Exception) as exc:  # a broken plug-in is reported, never fatal to the listing
+                out.append(PluginInfo(self.kind, name, origin, target, False, str(exc)))
+        return out
+
+
+exporters: Registry[Exporter] = Registry("format", EXPORTER_GROUP, Exporter)
+profilers: Registry[Profiler] = Registry("runtime", PROFILER_GROUP, Profiler)
+
+
 def exporter_names() -> list[str]:
     """Names of the installed exporters."""
-    return sorted(_entry_points(EXPORTER_GROUP))
+    return exporters.names()
 
 
 def profiler_names() -> list[str]:
     """Names of the installed profilers."""
-    return sorted(_entry_points(PROFILER_GROUP))
-
-
-def _load(group: str, name: str, kind: str) -> object:
-    eps = _entry_points(group)
-    if name not in eps:
-        raise UserError(f"unknown {kind} {name!r}; known: {', '.join(sorted(eps)) or '(none installed)'}")
-    try:
-        cls = eps[name].load()
-    except ImportError as exc:
-        raise UserError(f"{kind} {name!r} cannot be loaded: {exc}") from exc
-    return cls()
+    return profilers.names()
 
 
 def get_exporter(name: str) -> Exporter:
     """Instantiate the exporter ``name``; unknown names list the installed ones."""
-    exp = _load(EXPORTER_GROUP, name, "format")
-    assert isinstance(exp, Exporter), f"{name} is not an Exporter"
-    return exp
+    return exporters.create(name)
 
 
 def get_profiler(name: str) -> Profiler:
     """Instantiate the profiler ``name``; unknown names list the installed ones."""
-    prof = _load(PROFILER_GROUP, name, "runtime")
-    assert isinstance(prof, Profiler), f"{name} is not a Profiler"
-    return prof
+    return profilers.create(name)

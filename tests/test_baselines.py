@@ -8,11 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hwdiffnas.baselines import Pick, SearchMethod, SearchTask, get_method, method_names, register_method
+from hwdiffnas.baselines import Pick, SearchMethod, SearchTask
 from hwdiffnas.baselines.base import picks_from_history
 from hwdiffnas.benchmark import QueryBudgetExhausted, QueryOracle, Store, oracle, parse_budget
 from hwdiffnas.errors import UserError
 from hwdiffnas.harness import MethodConfig, default_grid, markdown_table, run_grid, run_task, write_outputs
+from hwdiffnas.methods import get_method, method_names, register_method
 
 
 def run_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str, str]:

@@ -237,9 +237,9 @@ def test_train_command_small(tmp_path: Path, nb201_data_dir: Path, nb201_store,
     assert labels and all(r["origin"] == "label" for r in labels)
     for r in labels:
         assert r["accuracy"] == pytest.approx(acc[nb201_store.index_of(Cell.from_str(r["arch_str"]))])
-    from hwdiffnas.baselines.base import get_method
     from hwdiffnas.benchmark import QueryOracle
     from hwdiffnas.harness import make_task
+    from hwdiffnas.methods import get_method
 
     method = get_method("diffusion", checkpoint=str(ckpt), samples=20)
     task, acc_arr, _best = make_task(nb201_store, "pixel3", "p50")
@@ -262,9 +262,9 @@ def test_train_command_small(tmp_path: Path, nb201_data_dir: Path, nb201_store,
 
 
 def test_diffusion_method_in_harness(nb201_store) -> None:
-    from hwdiffnas.baselines.base import get_method, method_names
     from hwdiffnas.benchmark import QueryOracle
     from hwdiffnas.harness import make_task
+    from hwdiffnas.methods import get_method, method_names
 
     assert "diffusion" in method_names()
     method = get_method("diffusion", samples=60)

@@ -1,14 +1,6 @@
-"""Baseline search methods (random search, regularized evolution, predictor-based) and the method registry."""
+"""Baseline search methods (random search, regularized evolution, predictor-based) and their interface; the
+method registry is `hwdiffnas.methods`."""
 
-from hwdiffnas.baselines.base import (
-    Pick,
-    SearchMethod,
-    SearchTask,
-    get_method,
-    method_names,
-    picks_from_history,
-    register_method,
-)
+from hwdiffnas.baselines.base import Pick, SearchMethod, SearchTask, picks_from_history
 
-__all__ = ["Pick", "SearchMethod", "SearchTask", "get_method", "method_names", "picks_from_history",
-           "register_method"]
+__all__ = ["Pick", "SearchMethod", "SearchTask", "picks_from_history"]

@@ -1,15 +1,13 @@
 """The common interface of search methods and their registry.
 
 A method receives a `SearchTask` (the device's latencies — free look-ups —, connectivity, the budget) and a
-`QueryOracle` (counted accuracy look-ups), and returns its picks best first. Methods are registered by name:
-built-ins below, others through `register_method` or the entry-point group ``hwdiffnas.methods`` (a factory
-``f(**options) -> SearchMethod``).
+`QueryOracle` (counted accuracy look-ups), and returns its picks best first. Methods are registered by name in
+`hwdiffnas.methods` (above the baselines and the generator's search, so neither loads the other).
 """
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -17,10 +15,7 @@ from typing import Any
 import numpy as np
 
 from hwdiffnas.benchmark import QueryOracle
-from hwdiffnas.errors import UserError
 from hwdiffnas.space import Cell
-
-ENTRY_POINT_GROUP = "hwdiffnas.methods"
 
 
 @dataclass(frozen=True)
@@ -93,50 +88,3 @@ def picks_from_history(task: SearchTask, queries: QueryOracle) -> list[Pick]:
     hist = [(i, a) for i, a in queries.history.items() if task.feasible[i] and np.isfinite(a)]
     hist.sort(key=lambda ia: (-ia[1], float(task.latency_ms[ia[0]]), ia[0]))
     return [Pick(i, task.cells[i].arch_str, a, float(task.latency_ms[i])) for i, a in hist]
-
-
-_BUILTIN: dict[str, str] = {
-    "random": "hwdiffnas.baselines.random_search:RandomSearch",
-    "rea": "hwdiffnas.baselines.rea:RegularizedEvolution",
-    "predictor": "hwdiffnas.baselines.predictor:PredictorSearch",
-    "diffusion": "hwdiffnas.search:DiffusionSearch",
-}
-_REGISTERED: dict[str, Callable[..., SearchMethod]] = {}
-
-
-def register_method(name: str, factory: Callable[..., SearchMethod]) -> None:
-    """Make ``factory(**options)`` available as method ``name`` (replaces an earlier registration)."""
-    _REGISTERED[name] = factory
-
-
-def _entry_points() -> dict[str, Any]:
-    from importlib.metadata import entry_points
-
-    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
-
-
-def method_names() -> list[str]:
-    """All method names: built-in, registered and from entry points."""
-    return sorted(set(_BUILTIN) | set(_REGISTERED) | set(_entry_points()))
-
-
-def _load(target: str) -> Callable[..., SearchMethod]:
-    module, _, attr = target.partition(":")
-    return getattr(importlib.import_module(module), attr)
-
-
-def get_method(name: str, **options: Any) -> SearchMethod:
-    """Instantiate method ``name`` with ``options``; unknown names and options are `UserError`."""
-    if name in _REGISTERED:
-        factory = _REGISTERED[name]
-    elif name in _BUILTIN:
-        factory = _load(_BUILTIN[name])
-    else:
-        eps = _entry_points()
-        if name not in eps:
-            raise UserError(f"unknown search method {name!r}; known: {', '.join(method_names())}")
-        factory = eps[name].load()
-    try:
-        return factory(**options)
-    except TypeError as exc:
-        raise UserError(f"method {name!r} does not accept options {sorted(options)}: {exc}") from None

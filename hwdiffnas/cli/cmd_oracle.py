@@ -36,13 +36,14 @@ def add_accuracy_args(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hwdiffnas.benchmark import latency_for, open_store, oracle, parse_budget
+    from hwdiffnas.benchmark import latency_for, open_store, oracle
+    from hwdiffnas.latency.device import budget_for
 
     with open_store(args.data_dir) as store:
         device, lat = latency_for(store, args.device, args.device_table, args.setting)
         acc = store.accuracy(args.dataset, args.column)
         conn = store.connected()
-        budget_ms = parse_budget(args.budget, lat, conn)
+        budget_ms = budget_for(args.budget, store, args.device, args.device_table, args.setting)
         res = oracle(acc, lat, budget_ms, conn, store.cells(), device=device)
         source = f"table:{args.device_table}" if args.device_table else store.latency_source(device, args.setting)
     out = {"device": device, "budget": args.budget, "budget_ms": budget_ms, "dataset": args.dataset,

@@ -61,55 +61,6 @@ def _open_store_or_none(data_dir: str | None) -> tuple[Any, str]:
         return None, f"benchmark store not used ({exc})"
 
 
-def resolve_device(args: argparse.Namespace, gen: Any, store: Any) -> Any:
-    """The `DeviceLatency` for ``--device`` / ``--device-table``."""
-    import math
-
-    import numpy as np
-
-    from hwdiffnas.benchmark import load_device_table
-    from hwdiffnas.devices import default_registry
-    from hwdiffnas.errors import UserError
-    from hwdiffnas.search import (
-        device_from_checkpoint,
-        device_from_rows,
-        device_from_table,
-        shipped_latency_estimators,
-    )
-
-    if args.device_table:
-        rows = load_device_table(Path(args.device_table))
-        return device_from_rows(args.device or Path(args.device_table).stem, rows, store)
-    if not args.device:
-        raise UserError("give --device NAME or --device-table FILE.csv")
-    reg = default_registry()
-    name = reg.get(args.device).name if args.device in reg else args.device
-    if store is not None and name in store.latency_devices():
-        lat = store.latency(name)
-        connected = store.connected()
-        if np.count_nonzero(np.isfinite(lat) & connected) < 0.9 * np.count_nonzero(connected):
-            # a measured device (campaign or partial table): measured rows exact, the other cells estimated
-            rows = {c: float(v) for c, v in zip(store.cells(), lat) if math.isfinite(v)}
-            return device_from_rows(name, rows, store, row_source=f"measured:{store.latency_source(name)}")
-        fallback = gen.device_rep(name) if name in gen.meta.devices else None
-        return device_from_table(name, store.cells(), store.latency(name), store.connected(),
-                                 f"table:{store.latency_source(name)}", fallback)
-    if name in gen.meta.devices:
-        return device_from_checkpoint(name, gen, shipped_latency_estimators())
-    known = sorted(set(gen.meta.devices) | (set(store.latency_devices()) if store is not None else set()))
-    raise UserError(f"unknown device {args.device!r}; known: {', '.join(known)} "
-                    "(or give measured rows with --device-table FILE.csv)")
-
-
-def parse_budget_for(text: str, device: Any) -> float:
-    """Budget in ms; quantile budgets (p50) use the device's connected-cell latency distribution."""
-    import numpy as np
-
-    from hwdiffnas.benchmark import parse_budget
-
-    return parse_budget(text, device.connected_sorted_ms, np.ones(device.connected_sorted_ms.size, dtype=bool))
-
-
 def run(args: argparse.Namespace) -> int:
     import time
 
@@ -119,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     from hwdiffnas.generator import default_checkpoint_path
     from hwdiffnas.generator.model import Generator
     from hwdiffnas.materialize import dataset_spec
-    from hwdiffnas.search import SearchSettings, run_search
+    from hwdiffnas.search import SearchSettings, prepare_search, resolve_device
     from hwdiffnas.space import Cell
 
     _positive("--samples", args.samples)
@@ -139,21 +90,9 @@ def run(args: argparse.Namespace) -> int:
     store, note = _open_store_or_none(args.data_dir)
     notes = [note] if note else []
     try:
-        device = resolve_device(args, gen, store)
-        budget_ms = parse_budget_for(args.budget, device)
-        lookup, labelled, known, surrogate = None, None, None, None
-        if store is not None:
-            from hwdiffnas.search import training_labels
-
-            acc = store.accuracy(dataset, gen.meta.accuracy_column)
-            index = {c: i for i, c in enumerate(store.cells())}
-            lookup = lambda c: float(acc[index[c]])  # noqa: E731
-            labels = training_labels(gen, store, dataset)
-            labelled, known, surrogate = labels.labelled, labels.known, labels.surrogate
-        else:
-            from hwdiffnas.search import shipped_surrogate
-
-            surrogate = shipped_surrogate(dataset, gen.meta.accuracy_column)
+        device = resolve_device(gen, store, args.device, args.device_table)
+        budget_ms = device.parse_budget(args.budget)
+        setup = prepare_search(gen, dataset, store, accuracy_source=f"benchmark:{gen.meta.accuracy_column}")
         settings = SearchSettings(samples=args.samples, queries=args.queries, top=args.top, seed=args.seed,
                                   steps=args.steps, guidance=args.guidance, scale=args.guidance_scale,
                                   adaptive_fraction=args.adaptive_guidance, upper_delta=args.risk,
@@ -165,10 +104,7 @@ def run(args: argparse.Namespace) -> int:
             def measure(c: Cell) -> float:
                 return float(profile_cell(c, args.profile, dataset=dataset).median_ms)
 
-        report = run_search(gen, device, budget_ms, dataset, settings, accuracy_lookup=lookup,
-                            accuracy_source=f"benchmark:{gen.meta.accuracy_column}", surrogate=surrogate,
-                            labelled=labelled, known_accuracy=known, measure=measure,
-                            measure_source=f"measured:{args.profile}")
+        report = setup.run(device, budget_ms, settings, measure=measure, measure_source=f"measured:{args.profile}")
     finally:
         if store is not None:
             store.close()

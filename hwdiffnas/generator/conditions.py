@@ -27,32 +27,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hwdiffnas.predictors.device import HELP_REFERENCE_ARCHS
+from hwdiffnas.latency.reference import DEVICE_DIM, HELP_REFERENCE_ARCHS, budget_quantile, device_representation
+
+__all__ = ["DEVICE_DIM", "GROUPS", "HELP_REFERENCE_ARCHS", "SCALAR_DIM", "ConditionBatch", "budget_quantile",
+           "build_conditions", "device_representation", "rank_in_budget", "scalar_features"]
 
 GROUPS: tuple[str, ...] = ("accuracy", "device", "latency")
 """Condition groups, in the order of the ``present`` mask columns."""
 
-DEVICE_DIM = len(HELP_REFERENCE_ARCHS) + 1
 FOURIER_BANDS = 4
 SCALAR_DIM = 1 + 2 * FOURIER_BANDS
-
-
-def device_representation(reference_latencies_ms: Sequence[float]) -> np.ndarray:
-    """(11,) device vector from the latencies (ms) of HELP's ten reference cells, in `HELP_REFERENCE_ARCHS` order.
-
-    The first ten entries are the standardized log-latencies (the device's *shape*: which ops are expensive);
-    the last is the mean log10-latency (its *scale*), centred on 1 ms. The first ten equal
-    `hwdiffnas.predictors.device_vector` of the same latencies (a test checks it), so a device known only from a
-    fitted latency predictor gets its vector from that predictor's reference-cell estimates.
-    """
-    lat = np.asarray(reference_latencies_ms, dtype=np.float64)
-    if lat.shape != (len(HELP_REFERENCE_ARCHS),) or not np.all(np.isfinite(lat)) or np.any(lat <= 0):
-        raise ValueError(f"need {len(HELP_REFERENCE_ARCHS)} positive finite reference latencies, got {lat}")
-    log = np.log(lat)
-    std = float(log.std())
-    shape = (log - log.mean()) / (std if std > 1e-9 else 1.0)
-    scale = float(np.log10(lat).mean())
-    return np.concatenate([shape, [scale]]).astype(np.float32)
 
 
 def scalar_features(x: np.ndarray) -> np.ndarray:
@@ -156,9 +140,3 @@ def rank_in_budget(accuracy_sorted_by_latency: np.ndarray, n_fit: int, accuracy:
         return 1.0
     better = int(np.count_nonzero(labelled > accuracy))
     return 1.0 - better / (labelled.size - 1)
-
-
-def budget_quantile(latency_ms: float, connected_latencies_sorted_ms: np.ndarray) -> float:
-    """``u``: fraction of connected cells with latency <= ``latency_ms`` (sorted (N,) input)."""
-    n = int(np.searchsorted(connected_latencies_sorted_ms, latency_ms, side="right"))
-    return n / max(1, connected_latencies_sorted_ms.size)

@@ -1,0 +1,188 @@
+"""The candidate pool of a search and its query/measurement policy.
+
+Candidates: the fitting samples, the cells near the most-sampled ones, every fitting cell whose accuracy is
+already known and — with a surrogate — the surrogate's ranking of every other fitting cell. The policy
+(`CandidatePool.plan_queries`) says which candidates get the accuracy look-ups (at most one per NATS class, none
+to a class known from a cell sure to fit) and `measure_candidates` which unsure estimates get measured.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from hwdiffnas.latency.device import DeviceLatency
+from hwdiffnas.space import Cell
+
+
+@dataclass
+class Candidate:
+    """A cell that fits the budget (exactly or by its estimate): ``point``/``upper`` latency (ms) and their
+    ``source``, how often it was sampled, how it became a candidate (``origin``) and its surrogate ``score``."""
+
+    cell: Cell
+    point: float
+    upper: float
+    source: str
+    count: int
+    origin: str
+    score: float = math.nan
+
+
+def fitting(device: DeviceLatency, cells: Sequence[Cell], budget_ms: float, counts: Mapping[Cell, int],
+            origin: str, delta: float, slack: float = 1.0) -> list[Candidate]:
+    """Connected cells of ``cells`` whose (exact or estimated) latency fits the budget (an estimate may exceed it
+    by the factor ``slack``: such cells are measurement candidates)."""
+    point, upper, source = device.latencies(cells, delta)
+    return [Candidate(c, float(p), float(up), src, counts.get(c, 0), origin)
+            for c, p, up, src in zip(cells, point, upper, source)
+            if c.is_connected and np.isfinite(p) and p <= (budget_ms * slack if src != device.table_source
+                                                           else budget_ms)]
+
+
+@dataclass
+class CandidatePool:
+    """The candidates of one search: ``sampled`` (fitting samples, most-sampled first), ``pool`` (those, their
+    neighbours and the known labels, by cell), ``glob`` (the surrogate's other fitting cells); ``known``: the
+    accuracies known for free; ``ranked``: whether a surrogate scored the candidates; ``global_share``: the
+    queries' share on the surrogate's ranking of every fitting cell."""
+
+    budget_ms: float
+    table_source: str
+    sampled: list[Candidate]
+    pool: dict[Cell, Candidate]
+    glob: list[Candidate]
+    known: Mapping[Cell, float]
+    ranked: bool
+    global_share: float
+    known_sure_classes: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.known_sure_classes = self.sure_known_classes()
+
+    @property
+    def size(self) -> int:
+        return len(self.pool) + len(self.glob)
+
+    def may_exceed(self, c: Candidate) -> bool:
+        """An estimated latency whose upper bound exceeds the budget or cannot be certified (an infinite bound:
+        too few rows for the asked risk); exact latencies never do."""
+        return bool(c.source != self.table_source and not c.upper <= self.budget_ms)
+
+    def sure_known_classes(self) -> set[str]:
+        """Classes whose accuracy is known from a cell sure to fit: no query or measurement is spent on their other
+        members (a known class member over the budget, or only estimated within it, does not count: its class-mates
+        that fit stay queryable, and one of them sure to fit is a sure pick once looked up)."""
+        return {c.cell.nats_unique_str for c in self.pool.values()
+                if c.cell in self.known and c.point <= self.budget_ms and not self.may_exceed(c)}
+
+    def plan_queries(self, n: int, sure_first: bool, measuring: bool = False) -> tuple[list[Candidate],
+                                                                                       list[Candidate]]:
+        """(the ``n`` candidates to look up, every candidate in plan order). Look-ups: at most one per NATS
+        class, never a class whose accuracy is known from a cell sure to fit; the generator's share alternates its
+        most-sampled cells (its own belief) with the surrogate's ranking of its candidates, the rest follows the
+        surrogate's ranking of every fitting cell. ``sure_first``: cells sure to fit come before cells that only
+        probably fit. ``measuring``: the plan is for latency measurements, so a labelled cell is planned too (its
+        accuracy is known for free; only its latency is unsure)."""
+        def key(c: Candidate) -> tuple[float, ...]:
+            score = c.score if math.isfinite(c.score) else -math.inf
+            first = (-score, -c.count) if self.ranked else (-c.count, -score)
+            return (float(sure_first and self.may_exceed(c)), *first, c.point)
+
+        gen_order = sorted(self.pool.values(), key=key)
+        glob_order = sorted([*self.pool.values(), *self.glob], key=key)  # every fitting candidate
+        freq_order = sorted(self.sampled, key=lambda c: (float(sure_first and self.may_exceed(c)), -c.count, c.point))
+        taken = set(self.known_sure_classes)
+        n_glob = int(round(self.global_share * n)) if self.ranked else 0
+        plan: list[Candidate] = []
+
+        def take(order: list[Candidate], k: int) -> None:
+            for c in order:
+                if k <= 0:
+                    return
+                if (c.cell in self.known and not measuring) or c.cell.nats_unique_str in taken:
+                    continue
+                taken.add(c.cell.nats_unique_str)
+                plan.append(c)
+                k -= 1
+
+        for i in range(n - n_glob):
+            take(freq_order if i % 2 == 0 else gen_order, 1)
+        take(gen_order, n - n_glob - len(plan))
+        take(glob_order, n - len(plan))
+        take(gen_order, n - len(plan))
+        planned = {c.cell for c in plan}
+        rest = {c.cell: c for c in gen_order + glob_order if c.cell not in planned}
+        return plan, plan + list(rest.values())
+
+    def drop(self, cell: Cell) -> None:
+        """Remove ``cell`` from every candidate list (e.g. measured over the budget)."""
+        self.pool.pop(cell, None)
+        self.glob = [g for g in self.glob if g.cell != cell]
+        self.sampled = [g for g in self.sampled if g.cell != cell]
+
+    def keep_fitting(self) -> None:
+        """Keep only candidates whose (measured or estimated) point latency fits the budget."""
+        self.pool = {k: c for k, c in self.pool.items() if c.point <= self.budget_ms}
+        self.glob = [c for c in self.glob if c.point <= self.budget_ms]
+        self.sampled = [c for c in self.sampled if c.point <= self.budget_ms]
+
+
+def build_pool(device: DeviceLatency, samples: Sequence[Cell], counts: Counter[Cell], budget_ms: float,
+               neighbours: Callable[[Cell], list[Cell]], refine_top: int, delta: float, slack: float,
+               known: Mapping[Cell, float], surrogate: Callable[[Sequence[Cell]], np.ndarray] | None,
+               global_share: float, every_cell: Callable[[], Sequence[Cell]]) -> CandidatePool:
+    """The candidates of a search: the fitting ``samples`` (unique cells; ``counts`` how often each was
+    sampled), the ``neighbours`` of the ``refine_top`` most-sampled of them, the fitting cells of ``known``, and
+    — with a ``surrogate`` and a positive ``global_share`` — every other fitting cell of ``every_cell()``; all
+    scored by the surrogate."""
+    sampled = sorted(fitting(device, samples, budget_ms, counts, "sample", delta, slack), key=lambda c: -c.count)
+    pool: dict[Cell, Candidate] = {c.cell: c for c in sampled}
+    near: list[Cell] = []
+    for c in sampled[:refine_top]:
+        near += [x for x in neighbours(c.cell) if x not in pool]
+    for c in fitting(device, list(dict.fromkeys(near)), budget_ms, counts, "neighbour", delta, slack):
+        pool[c.cell] = c
+    for c in fitting(device, [x for x in known if x not in pool], budget_ms, counts, "label", delta, slack):
+        pool[c.cell] = c
+    glob: list[Candidate] = []
+    if surrogate is not None:
+        if global_share > 0:
+            rest = [x for x in every_cell() if x not in pool]
+            glob = fitting(device, rest, budget_ms, counts, "surrogate", delta, slack)
+        everyone = list(pool.values()) + glob
+        if everyone:
+            for c, s in zip(everyone, surrogate([c.cell for c in everyone])):
+                c.score = float(s)
+    return CandidatePool(budget_ms, device.table_source, sampled, pool, glob, known, surrogate is not None,
+                         global_share)
+
+
+def measure_candidates(pool: CandidatePool, measure: Callable[[Cell], float], budget: int, plan_size: int,
+                       source: str) -> int:
+    """Measure up to ``budget`` candidates, returning how many were measured.
+
+    Each round measures the first unsure cell of the plan the queries would follow if every estimate were right
+    (labelled cells included: their accuracy is free, their latency is not); a cell measured over the budget leaves
+    the candidates at once, so its NATS class-mates (same function, other dead-edge ops, other latency) take its
+    place in the next plan. Afterwards only fitting candidates remain, and a labelled cell measured within the
+    budget closes its class.
+    """
+    n_measured = 0
+    while n_measured < budget:
+        plan = pool.plan_queries(plan_size, sure_first=False, measuring=True)[0]
+        c = next((c for c in plan if pool.may_exceed(c)), None)
+        if c is None:
+            break
+        c.point = c.upper = float(measure(c.cell))
+        c.source = source
+        n_measured += 1
+        if c.point > pool.budget_ms:
+            pool.drop(c.cell)
+    pool.keep_fitting()
+    pool.known_sure_classes = pool.sure_known_classes()
+    return n_measured
