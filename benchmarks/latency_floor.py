@@ -43,8 +43,8 @@ def main() -> None:
 
     from hwdiffnas.benchmark import open_store
     from hwdiffnas.harness import make_task
-    from hwdiffnas.predictors.features import cell_codes
     from hwdiffnas.predictors.latency import build_transfer_basis, fit_latency_predictor
+    from hwdiffnas.space import cell_codes
 
     t0 = time.perf_counter()
     store = open_store(args.data_dir)

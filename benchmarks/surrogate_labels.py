@@ -49,9 +49,10 @@ def main() -> None:
     from hwdiffnas.benchmark import open_store
     from hwdiffnas.generator.train import labelled_mask
     from hwdiffnas.harness import default_grid, make_task
-    from hwdiffnas.predictors.features import cell_codes, cell_features
+    from hwdiffnas.predictors.features import cell_features
     from hwdiffnas.predictors.forest import fit_forest
     from hwdiffnas.predictors.ridge import fit_ridge
+    from hwdiffnas.space import cell_codes
 
     store = open_store(args.data_dir)
     cells = store.cells()

@@ -50,7 +50,9 @@ def open_store(data_dir: Path | str | None = None, require_accuracy: bool = True
     if not path.is_file():
         raise UserError(f"no benchmark store in {resolve_data_dir(data_dir)} (looked for {path}); "
                         f"import the NB201 data first: {IMPORT_HINT}")
-    store = Store(path)
+    from hwdiffnas.devices import default_registry
+
+    store = Store(path, devices=default_registry())
     missing = []
     if not store.has_index():
         missing.append("the NB201 index (arch_index.csv)")

@@ -33,8 +33,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from hwdiffnas.delegates import DELEGATE_FLAGS
 from hwdiffnas.errors import UserError
-from hwdiffnas.remote.delegates import DELEGATE_FLAGS
 
 if sys.version_info >= (3, 11):
     import tomllib

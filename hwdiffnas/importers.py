@@ -37,8 +37,9 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from hwdiffnas.datadir import ensure_writable_dir, resolve_data_dir
+from hwdiffnas.devices import default_registry
 from hwdiffnas.errors import UserError
-from hwdiffnas.space import NUM_CELLS, NUM_EDGES, OPS, Cell
+from hwdiffnas.space import NUM_CELLS, NUM_EDGES, OPS, Cell, op_codes
 from hwdiffnas.store import Store, cell_key, now_iso
 
 INDEX_COLUMNS = ("idx", "arch_str", *(f"op_e{i}" for i in range(NUM_EDGES)), "connected", "iso_rep_idx")
@@ -64,7 +65,6 @@ CSV_SOURCES = ("help", "eagle", "hw360")
 HWNB_DATASETS = ("cifar10", "cifar100", "ImageNet16-120")
 USER_HEADER = ["arch_str", "latency_ms"]
 USER_SOURCE = "user"
-_KEY_WEIGHTS = np.array([len(OPS) ** (NUM_EDGES - 1 - e) for e in range(NUM_EDGES)], dtype=np.int64)  # cell_key
 
 
 class ImportFileError(UserError):
@@ -142,8 +142,6 @@ class _Target:
 
 def _targets(source: str) -> dict[str, list[_Target]]:
     """Source column → the device tables (from the device configs) it fills."""
-    from hwdiffnas.devices import default_registry
-
     out: dict[str, list[_Target]] = {}
     for cfg in default_registry():
         for t in cfg.tables:
@@ -525,8 +523,6 @@ def read_user_table(path: Path) -> dict[Cell, float]:
 
 def parse_user_csv(path: Path, device: str) -> Parsed:
     """A user latency table for a new device named ``device``."""
-    from hwdiffnas.devices import default_registry
-
     if not device or any(ch.isspace() for ch in device):
         raise UserError(f"device name must be non-empty without spaces, got {device!r}")
     if device in default_registry():
@@ -675,7 +671,7 @@ def _parse_eagle(path: Path, payload: dict) -> Parsed:
             except UserError as exc:
                 raise ImportFileError(path, None, f"key {k}: {exc}") from None
         raise ImportFileError(path, None, "malformed Eagle table")  # pragma: no cover - caught above
-    s.keys = (keys.astype(np.int64) @ _KEY_WEIGHTS).tolist()
+    s.keys = op_codes(keys).tolist()
     s.values = (values * 1000.0).tolist()
     return Parsed(path, "eagle-pickle", series=[s], rows=len(s.keys), notes=["seconds converted to ms"])
 
@@ -794,7 +790,7 @@ def _import_paths(paths: Sequence[Path | str], data_dir: Path | str | None, trus
         raise UserError("no recognized benchmark files in " + ", ".join(map(str, paths)) + "; skipped: " +
                         "; ".join(f"{p.name} ({r})" for p, r in skipped[:5]))
     plan.sort(key=lambda fk: fk[1] != "nb201-index")
-    store = Store.create(target)
+    store = Store.create(target, devices=default_registry())
     try:
         ctx = _Context(store)
         parsed: list[Parsed] = []

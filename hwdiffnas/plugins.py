@@ -107,19 +107,23 @@ class Registry(Generic[T]):
             raise UserError(f"{self.kind} {name!r} is a {type(obj).__name__}, not a {self.base.__name__}")
         return obj
 
-    def describe(self) -> list[PluginInfo]:
-        """Every plug-in with whether it loads and (for backends with ``available()``) its runtime imports."""
+    def describe(self, instantiate: bool = True) -> list[PluginInfo]:
+        """Every plug-in with whether it loads and (for backends with ``available()``) its runtime imports.
+        ``instantiate``: build each one to ask it (backends are cheap to build; search methods are not — for
+        them, loading the factory is the check)."""
         out = []
         for name in self.names():
             origin, target = self._origin(name)
             try:
                 obj: Any = self.factory(name)
-                if isinstance(obj, type):
+                if instantiate and isinstance(obj, type):
                     obj = obj()
-                ok, reason = obj.available() if hasattr(obj, "available") else (True, "")
-                out.append(PluginInfo(self.kind, name, origin, target, bool(ok), "" if ok else str(reason),
-                                      str(getattr(obj, "description", "") or ""), str(getattr(obj, "extra", "") or "")))
-            except (UserError, Exception) as exc:  # a broken plug-in is reported, never fatal to the listing
+                ok, reason = obj.available() if instantiate and hasattr(obj, "available") else (True, "")
+                doc = (obj.__doc__ or "").strip().splitlines()[0] if isinstance(obj, type) and obj.__doc__ else ""
+                desc = str(getattr(obj, "description", "") or doc)
+                out.append(PluginInfo(self.kind, name, origin, target, bool(ok), "" if ok else str(reason), desc,
+                                      str(getattr(obj, "extra", "") or "")))
+            except Exception as exc:  # a broken plug-in is reported, never fatal to the listing
                 out.append(PluginInfo(self.kind, name, origin, target, False, str(exc)))
         return out
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -230,6 +230,42 @@ class Cell:
         o = self.ops
         swapped = (o[1], o[0], o[2], o[3], o[5], o[4])
         return min(o, swapped)
+
+
+# --- the cell code: the one integer encoding of a cell ------------------------------------------------------
+# A cell's code is its six op ids read as a base-5 number, edge 0 most significant (0 .. 15624): the store's key,
+# the predictors' row index and the order of `all_cells`.
+CODE_WEIGHTS = np.array([len(OPS) ** (NUM_EDGES - 1 - e) for e in range(NUM_EDGES)], dtype=np.int64)  # (6,)
+
+
+def op_codes(ops: np.ndarray) -> np.ndarray:
+    """(n,) int64 codes of an (n, 6) array of op ids."""
+    return np.asarray(ops, dtype=np.int64).reshape(-1, NUM_EDGES) @ CODE_WEIGHTS
+
+
+def cell_codes(cells: Iterable[Cell]) -> np.ndarray:
+    """(n,) int64 code of each cell."""
+    return op_codes(np.array([c.ops for c in cells], dtype=np.int64))
+
+
+def cell_code(cell: Cell) -> int:
+    """The code of one cell."""
+    k = 0
+    for o in cell.ops:
+        k = k * len(OPS) + o
+    return k
+
+
+def code_to_cell(code: int) -> Cell:
+    """Inverse of `cell_code`; codes outside 0 .. 15624 are `UserError`."""
+    code = int(code)
+    if not 0 <= code < NUM_CELLS:
+        raise UserError(f"cell key {code} out of range 0..{NUM_CELLS - 1}")
+    ops = []
+    for _ in range(NUM_EDGES):
+        code, o = divmod(code, len(OPS))
+        ops.append(o)
+    return Cell(tuple(reversed(ops)))
 
 
 def all_cells() -> Iterator[Cell]:

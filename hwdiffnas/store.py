@@ -33,14 +33,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from hwdiffnas import __version__
 from hwdiffnas.datadir import IMPORT_HINT, STORE_FILENAME, resolve_data_dir
 from hwdiffnas.errors import UserError
-from hwdiffnas.space import NUM_CELLS, NUM_EDGES, OPS, Cell, all_cells
+from hwdiffnas.space import NUM_CELLS, Cell, all_cells, cell_code, code_to_cell
 
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_S = 60.0
@@ -131,23 +131,9 @@ CREATE VIEW IF NOT EXISTS hw_v AS
 """
 
 
-def cell_key(cell: Cell) -> int:
-    """The store key of a cell: its op ids read as a base-5 number (0 .. 15624)."""
-    k = 0
-    for o in cell.ops:
-        k = k * len(OPS) + o
-    return k
-
-
-def cell_from_key(key: int) -> Cell:
-    """Inverse of `cell_key`."""
-    if not 0 <= key < NUM_CELLS:
-        raise UserError(f"cell key {key} out of range 0..{NUM_CELLS - 1}")
-    ops = []
-    for _ in range(NUM_EDGES):
-        key, o = divmod(key, len(OPS))
-        ops.append(o)
-    return Cell(tuple(reversed(ops)))
+cell_key = cell_code
+"""The store key of a cell: its code (`hwdiffnas.space.cell_code`, 0 .. 15624)."""
+cell_from_key = code_to_cell
 
 
 def _rows_in_key_order(series_id: int, keys: Sequence[int], values: Sequence[float]) -> Iterator[tuple]:
@@ -198,11 +184,45 @@ class SeriesInfo:
     imported_at: str
 
 
-class Store:
-    """Connection to the SQLite store. Use `open_store` (in `hwdiffnas.benchmark`) to open an existing one."""
+class DeviceCatalog(Protocol):
+    """The configured devices a store resolves names against (`hwdiffnas.devices.DeviceRegistry`): each has a
+    ``name``, aliases (``in`` and ``get`` accept them) and ``tables`` (refs with ``source``, ``column``, ``metric``,
+    ``setting``) in order of preference. The store never loads device configs itself; its opener passes them."""
 
-    def __init__(self, path: Path | str, create: bool = False) -> None:
+    def __contains__(self, name: str) -> bool: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+    def get(self, name: str) -> Any: ...
+
+    def names(self) -> list[str]: ...
+
+
+class _NoDevices:
+    """The catalog of a store opened without device configs: only stored names (user tables, campaigns)."""
+
+    def __contains__(self, name: str) -> bool:
+        return False
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(())
+
+    def get(self, name: str) -> Any:
+        raise UserError(f"unknown device {name!r}")
+
+    def names(self) -> list[str]:
+        return []
+
+
+class Store:
+    """Connection to the SQLite store. Use `open_store` (in `hwdiffnas.benchmark`) to open an existing one.
+
+    ``devices``: the configured devices whose tables `latency`/`energy`/`devices` resolve (their preferred
+    table first); without it the store knows the devices by their stored names only."""
+
+    def __init__(self, path: Path | str, create: bool = False, devices: DeviceCatalog | None = None) -> None:
         self.path = Path(path)
+        self.catalog: DeviceCatalog = devices if devices is not None else _NoDevices()
         if not create and not self.path.is_file():
             raise UserError(f"no benchmark store at {self.path}; import the data first: {IMPORT_HINT}")
         try:
@@ -235,11 +255,11 @@ class Store:
 
     # --- lifecycle -----------------------------------------------------------------------------------
     @classmethod
-    def create(cls, data_dir: Path | str | None = None) -> Store:
+    def create(cls, data_dir: Path | str | None = None, devices: DeviceCatalog | None = None) -> Store:
         """Open the store in ``data_dir`` for writing, creating the file and schema when absent."""
         d = resolve_data_dir(data_dir)
         d.mkdir(parents=True, exist_ok=True)
-        return cls(d / STORE_FILENAME, create=True)
+        return cls(d / STORE_FILENAME, create=True, devices=devices)
 
     def _create(self) -> None:
         with self.transaction() as cur:
@@ -397,9 +417,7 @@ class Store:
         return None if row is None else self._values("hw_value", row[0])
 
     def _device_metric(self, device: str, metric: str, setting: str | None) -> tuple[np.ndarray, str]:
-        from hwdiffnas.devices import default_registry
-
-        reg = default_registry()
+        reg = self.catalog
         if device in reg:
             cfg = reg.get(device)
             refs = [t for t in cfg.tables if t.metric == metric and (setting is None or t.setting == setting)]
@@ -455,9 +473,7 @@ class Store:
 
     def devices(self, metric: str = "latency") -> list[str]:
         """Devices with any data of ``metric`` (stored tables or, for latency, ok measurements)."""
-        from hwdiffnas.devices import default_registry
-
-        reg = default_registry()
+        reg = self.catalog
         names: set[str] = set()
         have = {(s, c, st) for s, c, st in self.conn.execute(
             "SELECT source, column_name, setting FROM hw_series WHERE metric = ? AND n > 0", (metric,))}

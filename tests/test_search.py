@@ -86,7 +86,7 @@ def test_train_resume_is_identical(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     cfg = train_mod.TrainConfig(steps=6, batch_size=32, checkpoint_every=2, d_model=16, heads=2, layers=1,
                                 d_cond=8, timesteps=20)
     full = tmp_path / "full.safetensors"
-    train_mod.train(tables, full, cfg, log=lambda m: None, progress=False)
+    train_mod.train(tables, full, cfg, log=lambda m: None)
 
     part = tmp_path / "part.safetensors"
     real_step = train_mod.training_step
@@ -100,11 +100,11 @@ def test_train_resume_is_identical(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
     monkeypatch.setattr(train_mod, "training_step", flaky)
     with pytest.raises(KeyboardInterrupt):
-        train_mod.train(tables, part, cfg, log=lambda m: None, progress=False)
+        train_mod.train(tables, part, cfg, log=lambda m: None)
     assert Generator.load(part).meta.step == 2
     monkeypatch.setattr(train_mod, "training_step", real_step)
     logs: list[str] = []
-    train_mod.train(tables, part, cfg, log=logs.append, progress=False)
+    train_mod.train(tables, part, cfg, log=logs.append)
     assert any("resuming" in m and "step 2" in m for m in logs)
     a, b = Generator.load(full), Generator.load(part)
     assert b.meta.step == 6
@@ -112,8 +112,7 @@ def test_train_resume_is_identical(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         assert torch.equal(v, b.net.state_dict()[k]), k
     # other settings into the same file are refused
     with pytest.raises(UserError, match="other settings"):
-        train_mod.train(tables, part, train_mod.TrainConfig(**{**cfg.__dict__, "seed": 9}), log=lambda m: None,
-                        progress=False)
+        train_mod.train(tables, part, train_mod.TrainConfig(**{**cfg.__dict__, "seed": 9}), log=lambda m: None)
 
 
 def _run_json(capsys: pytest.CaptureFixture, argv: list[str]) -> dict:

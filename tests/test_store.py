@@ -16,6 +16,7 @@ import pytest
 
 from hwdiffnas.benchmark import open_store
 from hwdiffnas.datadir import STORE_FILENAME, default_data_dir, ensure_writable_dir, resolve_data_dir
+from hwdiffnas.devices import default_registry
 from hwdiffnas.errors import UserError
 from hwdiffnas.importers import ImportFileError, import_paths
 from hwdiffnas.space import Cell
@@ -139,7 +140,7 @@ def test_raw_formats_match_tables(nb201_dir: Path, nb201_store: Store, tmp_path:
     rep = import_paths(files, tmp_path, trust_pickle=True)
     kinds = [p.kind for p in rep.imported]
     assert kinds[0] == "nb201-index" and "help-arch-index" in kinds and "help-embedding-index" in kinds
-    with Store(tmp_path / STORE_FILENAME) as s:
+    with Store(tmp_path / STORE_FILENAME, devices=default_registry()) as s:
         for ds in ("cifar10", "cifar100", "ImageNet16-120"):
             np.testing.assert_allclose(s.accuracy(ds), nb201_store.accuracy(ds), rtol=0, atol=1e-9)
         for dev in ("fpga", "pixel2", "snapdragon450-cpu-int8", "i7-7820x"):
@@ -191,7 +192,7 @@ def test_hwnasbench_pickle(nb201_dir: Path, tmp_path: Path) -> None:
         import_paths([f], tmp_path / "d")
     rep = import_paths([nb201_dir / "arch_index.csv", f], tmp_path / "d", trust_pickle=True)
     assert any("-1 (failed compile)" in n for n in rep.imported[1].notes)
-    with Store(tmp_path / "d" / STORE_FILENAME) as s:
+    with Store(tmp_path / "d" / STORE_FILENAME, devices=default_registry()) as s:
         assert {"edgegpu", "edgetpu"} <= set(s.latency_devices())
         gpu = s.latency("edgegpu")  # preferred table: cifar10 setting
         assert gpu[:3] == pytest.approx([published[f"cifar10|{i}"]["edgegpu_latency"] for i in range(3)])
@@ -381,3 +382,17 @@ def test_bad_raw_payloads(tmp_path: Path, bad_dir: Path) -> None:
         torch.save(payload, f)
         with pytest.raises(ImportFileError, match=msg):
             import_paths([f], bad_dir)
+
+
+def test_store_resolves_configured_devices_only_through_the_catalog_it_is_given(nb201_data_dir: Path) -> None:
+    """The store reads no device config: opened without one it lists only user tables and campaigns and finds a
+    configured device by its stored name alone (no aliases, no preference order); `open_store` passes the
+    registry."""
+    with Store(nb201_data_dir / STORE_FILENAME) as bare:
+        assert "fpga" not in bare.latency_devices()
+        with pytest.raises(UserError, match="unknown device 'pixel-3'"):
+            bare.latency("pixel-3")  # an alias of pixel3, known from its config only
+    with open_store(nb201_data_dir) as store:
+        assert "fpga" in store.latency_devices()
+        assert store.latency_source("fpga") == "help:hwnb_c10_fpga:cifar10"
+        assert store.latency_source("pixel-3") == "help:hwnb_c10_pixel3:cifar10"

@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "campaign",
     "train",
     "search",
+    "plugins",
 )
 
 

@@ -143,7 +143,9 @@ def _store(args: argparse.Namespace, need_index: bool) -> Any:
         from hwdiffnas.benchmark import open_store
 
         return open_store(args.data_dir, require_accuracy=False)
+    from hwdiffnas.devices import default_registry
+
     try:
-        return Store.create(args.data_dir)
+        return Store.create(args.data_dir, devices=default_registry())
     except OSError as exc:
         raise UserError(f"cannot create the store: {exc}") from exc

@@ -57,7 +57,7 @@ def status_dict(data_dir: Any) -> dict[str, Any]:
     if not path.is_file():
         out["hint"] = IMPORT_HINT
         return out
-    with Store(path) as store:
+    with Store(path, devices=default_registry()) as store:
         out["counts"] = store.counts()
         out["has_index"] = store.has_index()
         out["accuracy"] = [{"dataset": s.name, "column": s.column, "source": s.source, "n": s.n, "file": s.file}

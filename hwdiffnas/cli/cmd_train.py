@@ -31,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction, parents: list[argparse.Argu
 
 def run(args: argparse.Namespace) -> int:
     from hwdiffnas.benchmark import open_store
-    from hwdiffnas.cli.output import print_json
+    from hwdiffnas.cli.output import print_json, progress
     from hwdiffnas.generator.train import TrainConfig, TrainingTables, train
 
     datasets = tuple(args.dataset or ["cifar100"])
@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = TrainConfig(datasets=datasets, devices=tuple(args.devices or ()) and tuple(names),
                       label_fraction=args.label_fraction, steps=args.steps, batch_size=args.batch_size,
                       lr=args.lr, seed=args.seed, checkpoint_every=args.checkpoint_every)
-    gen = train(tables, Path(args.output), cfg)
+    gen = train(tables, Path(args.output), cfg, progress=lambda steps, total: progress(steps, total, desc="train"))
     summary = {"checkpoint": str(args.output), "steps": gen.meta.step, "devices": sorted(gen.meta.devices),
                "datasets": gen.meta.datasets, "label_fraction": args.label_fraction,
                "train_seconds": gen.meta.training.get("train_seconds"),

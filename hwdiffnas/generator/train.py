@@ -18,7 +18,7 @@ import json
 import math
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -280,8 +280,12 @@ def training_step(gen: Generator, opt: Any, x0_np: np.ndarray, cond: ConditionBa
 
 
 def train(tables: TrainingTables, out: Path | str, cfg: TrainConfig,
-          log: Callable[[str], None] | None = None, progress: bool = True) -> Generator:
-    """Train (or resume training of) a generator into checkpoint ``out``; returns the trained generator."""
+          log: Callable[[str], None] | None = None,
+          progress: Callable[[range, int], Iterable[int]] | None = None) -> Generator:
+    """Train (or resume training of) a generator into checkpoint ``out``; returns the trained generator.
+
+    ``progress(steps, total)`` wraps the step range in a progress display (e.g. the CLI's bar; one with a
+    ``set_postfix`` method is shown the running loss); without one, ``log`` reports each checkpoint."""
     import torch
 
     from hwdiffnas.generator.denoiser import Denoiser, DenoiserConfig
@@ -349,11 +353,7 @@ def train(tables: TrainingTables, out: Path | str, cfg: TrainConfig,
     sampler = BatchSampler(tables, devices, cfg)
     log(f"training on {len(devices)} devices, datasets {', '.join(cfg.datasets)}, "
         f"{int(sampler.labelled.sum())} labelled cells, {sum(p.numel() for p in net.parameters())} parameters")
-    bar = None
-    if progress:
-        from hwdiffnas.cli.output import progress as progress_bar
-
-        bar = progress_bar(range(start, cfg.steps), total=cfg.steps - start, desc="train")
+    bar = progress(range(start, cfg.steps), cfg.steps - start) if progress is not None else None
     steps_iter = iter(bar) if bar is not None else iter(range(start, cfg.steps))
     net.train()
     t0 = time.perf_counter()

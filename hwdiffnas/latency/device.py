@@ -151,8 +151,8 @@ def from_rows(name: str, rows: Mapping[Cell, float], store: Any | None = None,
     budget-quantile distribution). ``row_source`` labels the rows' latencies; ``basis`` (a `TransferBasis`)
     replaces the one built from the store or shipped in the bundle.
     """
-    from hwdiffnas.predictors.features import cell_codes
     from hwdiffnas.predictors.latency import connected_mask, fit_latency_predictor
+    from hwdiffnas.space import cell_codes
 
     bad = [c.arch_str for c, v in rows.items() if not (math.isfinite(v) and v > 0)]
     if bad:

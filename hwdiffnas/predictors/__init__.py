@@ -18,7 +18,7 @@ from hwdiffnas.predictors.device import (
     reference_cells,
     table_quantiles,
 )
-from hwdiffnas.predictors.features import FEATURE_SETS, cell_codes, cell_features, code_to_cell
+from hwdiffnas.predictors.features import FEATURE_SETS, cell_features
 from hwdiffnas.predictors.latency import (
     LatencyPredictor,
     TransferBasis,
@@ -26,6 +26,7 @@ from hwdiffnas.predictors.latency import (
     connected_mask,
     fit_latency_predictor,
 )
+from hwdiffnas.space import cell_codes, code_to_cell
 
 __all__ = [
     "DEVICE_VECTOR_DIM",

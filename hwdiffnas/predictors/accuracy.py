@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 
 from hwdiffnas.errors import UserError
-from hwdiffnas.predictors.features import cell_codes, cell_features, code_to_cell
+from hwdiffnas.predictors.features import cell_features
 from hwdiffnas.predictors.forest import Forest, fit_forest
-from hwdiffnas.space import NUM_CELLS, Cell
+from hwdiffnas.space import NUM_CELLS, Cell, cell_codes, code_to_cell
 
 ACCURACY_DATASETS: tuple[str, ...] = ("cifar10", "cifar100", "ImageNet16-120")
 SURROGATE_FEATURES = "struct"

@@ -234,6 +234,6 @@ def build_bundle(
 
 
 def _codes(cells: Sequence[Cell]) -> np.ndarray:
-    from hwdiffnas.predictors.features import cell_codes
+    from hwdiffnas.space import cell_codes
 
     return cell_codes(cells)

@@ -17,14 +17,27 @@ Features are computed once for all 15,625 cells and looked up by the cell's op c
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from functools import cache
 from itertools import combinations
 
 import numpy as np
 
 from hwdiffnas.errors import UserError
-from hwdiffnas.space import CONV1, CONV3, EDGES, NONE, NUM_CELLS, NUM_EDGES, OPS, POOL, SKIP, Cell
+from hwdiffnas.space import (
+    CODE_WEIGHTS,
+    CONV1,
+    CONV3,
+    EDGES,
+    NONE,
+    NUM_CELLS,
+    NUM_EDGES,
+    OPS,
+    POOL,
+    SKIP,
+    Cell,
+    cell_codes,
+)
 
 FEATURE_SETS: tuple[str, ...] = ("onehot", "live", "full", "struct")
 """Known feature-set names, smallest first."""
@@ -37,26 +50,10 @@ _EDGE_PAIRS = tuple(combinations(range(NUM_EDGES), 2))
 _LIVE_OPS = (SKIP, CONV1, CONV3, POOL)
 
 
-def cell_codes(cells: Iterable[Cell]) -> np.ndarray:
-    """(n,) int64 base-5 code of each cell's op vector (edge 0 most significant); 0..15624."""
-    ops = np.array([c.ops for c in cells], dtype=np.int64).reshape(-1, NUM_EDGES)
-    weights = N_OPS ** np.arange(NUM_EDGES - 1, -1, -1, dtype=np.int64)
-    return ops @ weights
-
-
-def code_to_cell(code: int) -> Cell:
-    """Inverse of `cell_codes` for one code."""
-    ops = []
-    for _ in range(NUM_EDGES):
-        ops.append(int(code) % N_OPS)
-        code = int(code) // N_OPS
-    return Cell(tuple(reversed(ops)))
-
-
 def all_ops() -> np.ndarray:
     """(15625, 6) int64 op vector of every cell code."""
     codes = np.arange(NUM_CELLS, dtype=np.int64)
-    return (codes[:, None] // N_OPS ** np.arange(NUM_EDGES - 1, -1, -1)) % N_OPS
+    return (codes[:, None] // CODE_WEIGHTS) % N_OPS
 
 
 def live_mask(ops: np.ndarray) -> np.ndarray:

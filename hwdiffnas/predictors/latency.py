@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 
 from hwdiffnas.errors import UserError
-from hwdiffnas.predictors.features import all_ops, cell_codes, cell_features, check_feature_set, live_mask
+from hwdiffnas.predictors.features import all_ops, cell_features, check_feature_set, live_mask
 from hwdiffnas.predictors.ridge import fit_ridge
-from hwdiffnas.space import NUM_CELLS, Cell
+from hwdiffnas.space import NUM_CELLS, Cell, cell_codes
 
 
 @cache

@@ -33,10 +33,10 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from hwdiffnas.delegates import benchmark_model_flags
 from hwdiffnas.errors import MissingBackendError, UserError
 from hwdiffnas.interfaces import LatencyStats, ProfileSettings, Transport
 from hwdiffnas.remote.benchmark_model import BenchmarkOutputError, benchmark_model_argv, parse_benchmark_model
-from hwdiffnas.remote.delegates import benchmark_model_flags
 from hwdiffnas.remote.validate import check_name
 
 

@@ -17,9 +17,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hwdiffnas.delegates import benchmark_model_flags
 from hwdiffnas.errors import MissingBackendError, UserError
 from hwdiffnas.interfaces import ExportedModel, LatencyStats, Profiler, ProfileSettings, TorchModel, time_runs
-from hwdiffnas.remote.delegates import benchmark_model_flags
 from profilers.common import INPUT_SEED, profile_input
 
 if TYPE_CHECKING:

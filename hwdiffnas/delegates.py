@@ -1,7 +1,7 @@
 """LiteRT delegates and the ``benchmark_model`` flags that select them.
 
-A leaf module (no parser, no runtime), so device configs can validate a ``[measure] delegate`` without importing
-the rest of the remote route.
+A core leaf module (no parser, no runtime): device configs validate a ``[measure] delegate`` with it and the remote
+route and the LiteRT profiler build their command lines with it.
 """
 
 from __future__ import annotations
