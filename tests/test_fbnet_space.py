@@ -172,3 +172,20 @@ def test_corrupt_table_file_is_a_clear_error(tmp_path: Path) -> None:
         load_latency_models(bad)
     with pytest.raises(UserError, match="not found"):
         load_latency_models(tmp_path / "missing.json")
+
+
+@pytest.mark.parametrize("dataset", ["cifar100", "imagenet"])
+def test_additive_cost_tables_equal_counts_on_the_built_network(dataset: str) -> None:
+    from hwdiffnas.materialize import count_macs, count_parameters
+    from hwdiffnas.spaces.fbnet.cost import cost_tables
+    from hwdiffnas.spaces.fbnet.network import build_fbnet, fbnet_setting
+
+    macs, params = cost_tables(dataset)
+    shape = fbnet_setting(dataset).input_shape
+    archs = sample_archs(3, np.random.default_rng(11)) + [FBNetArch.parse(o) for o in ("8" * 22, "7" * 22)]
+    for arch in archs:
+        net = build_fbnet(arch, dataset)
+        assert params.total(arch) == count_parameters(net)
+        assert macs.total(arch) == count_macs(net, shape)
+    ops = np.array([a.ops for a in archs])
+    assert list(params.total_batch(ops)) == [params.total(a) for a in archs]

@@ -14,7 +14,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from hwdiffnas.errors import UserError
-from hwdiffnas.spaces.fbnet.arch import BLOCK_SPECS, LAYER_SLOTS, STAGE_CHANNELS, STEM_CHANNELS, FBNetArch
+from hwdiffnas.spaces.fbnet.arch import (
+    BLOCK_SPECS,
+    LAYER_SLOTS,
+    STAGE_CHANNELS,
+    STEM_CHANNELS,
+    FBNetArch,
+    LayerSlot,
+)
 
 if TYPE_CHECKING:
     from torch import nn
@@ -68,43 +75,48 @@ def block_padding(kernel: int, stride: int) -> int:
     return math.ceil((kernel - stride) / 2)
 
 
+def _conv_bn(c_in: int, c_out: int, kernel: int, stride: int, padding: int, groups: int = 1,
+             relu: bool = True) -> list[nn.Module]:
+    from torch import nn
+
+    mods: list[nn.Module] = [nn.Conv2d(c_in, c_out, kernel, stride, padding, groups=groups, bias=False),
+                             nn.BatchNorm2d(c_out)]
+    if relu:
+        mods.append(nn.ReLU())
+    return mods
+
+
+def build_layer(slot: LayerSlot, op: int, stride: int) -> nn.Module:
+    """One searchable layer: block ``op`` (an index into ``BLOCKS``) at ``slot`` with ``stride``."""
+    from torch import nn
+
+    spec = BLOCK_SPECS[op]
+    if spec.kernel == 0:  # skip
+        if stride == 1 and slot.c_in == slot.c_out:
+            return nn.Identity()
+        return nn.Sequential(*_conv_bn(slot.c_in, slot.c_out, 1, stride, 0))
+    mid = slot.c_in * spec.expansion
+    body: list[nn.Module] = _conv_bn(slot.c_in, mid, 1, 1, 0, spec.groups)
+    if spec.groups > 1:
+        body.append(nn.ChannelShuffle(spec.groups))
+    body += _conv_bn(mid, mid, spec.kernel, stride, block_padding(spec.kernel, stride), mid)
+    body += _conv_bn(mid, slot.c_out, 1, 1, 0, spec.groups, relu=False)
+    return _block_class()(nn.Sequential(*body), stride == 1 and slot.c_in == slot.c_out)
+
+
 def build_fbnet(arch: FBNetArch, dataset: str = "cifar100") -> nn.Module:
-    """The ``FBNet_Infer`` network for ``arch`` in a dataset setting (eval mode; weights from the torch seed)."""
+    """The ``FBNet_Infer`` network for ``arch`` in a dataset setting (eval mode; weights from the torch seed).
+
+    Children: 0 stem, 1 the 22 layers, 2 head, 3 pool, 4 flatten, 5 classifier.
+    """
     from torch import nn
 
     setting = fbnet_setting(dataset)
-    strides = setting.layer_strides()
-
-    def conv_bn(c_in: int, c_out: int, kernel: int, stride: int, padding: int, groups: int = 1,
-                relu: bool = True) -> list[nn.Module]:
-        mods: list[nn.Module] = [nn.Conv2d(c_in, c_out, kernel, stride, padding, groups=groups, bias=False),
-                                 nn.BatchNorm2d(c_out)]
-        if relu:
-            mods.append(nn.ReLU())
-        return mods
-
-    layers: list[nn.Module] = []
-    for slot, op, stride in zip(LAYER_SLOTS, arch.ops, strides):
-        spec = BLOCK_SPECS[op]
-        if spec.kernel == 0:  # skip
-            if stride == 1 and slot.c_in == slot.c_out:
-                layers.append(nn.Identity())
-            else:
-                layers.append(nn.Sequential(*conv_bn(slot.c_in, slot.c_out, 1, stride, 0)))
-            continue
-        mid = slot.c_in * spec.expansion
-        body: list[nn.Module] = conv_bn(slot.c_in, mid, 1, 1, 0, spec.groups)
-        if spec.groups > 1:
-            body.append(nn.ChannelShuffle(spec.groups))
-        body += conv_bn(mid, mid, spec.kernel, stride, block_padding(spec.kernel, stride), mid)
-        body += conv_bn(mid, slot.c_out, 1, 1, 0, spec.groups, relu=False)
-        residual = stride == 1 and slot.c_in == slot.c_out
-        layers.append(_block_class()(nn.Sequential(*body), residual))
-
+    layers = [build_layer(slot, op, stride) for slot, op, stride in zip(LAYER_SLOTS, arch.ops, setting.layer_strides())]
     net = nn.Sequential(
-        nn.Sequential(*conv_bn(3, STEM_CHANNELS, 3, setting.stem_stride, 1)),
+        nn.Sequential(*_conv_bn(3, STEM_CHANNELS, 3, setting.stem_stride, 1)),
         nn.Sequential(*layers),
-        nn.Sequential(*conv_bn(STAGE_CHANNELS[-1], setting.head_channels, 1, 1, 0)),
+        nn.Sequential(*_conv_bn(STAGE_CHANNELS[-1], setting.head_channels, 1, 1, 0)),
         nn.AdaptiveAvgPool2d(1),
         nn.Flatten(1),
         nn.Linear(setting.head_channels, setting.num_classes),
