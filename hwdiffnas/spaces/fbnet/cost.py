@@ -21,6 +21,7 @@ from hwdiffnas.spaces.fbnet.arch import (
     FBNetArch,
 )
 from hwdiffnas.spaces.fbnet.network import fbnet_setting
+from hwdiffnas.spaces.modules import conv_bn_counts
 
 
 @dataclass(frozen=True)
@@ -40,12 +41,6 @@ class CostTable:
         return self.base + self.per_block[np.arange(NUM_LAYERS)[None, :], np.asarray(ops, dtype=np.int64)].sum(1)
 
 
-def _conv(c_in: int, c_out: int, k: int, groups: int, out_side: int) -> tuple[int, int]:
-    """(MACs, params) of a bias-free conv followed by BatchNorm."""
-    weights = c_out * (c_in // groups) * k * k
-    return weights * out_side * out_side, weights + 2 * c_out
-
-
 @lru_cache(maxsize=8)
 def cost_tables(dataset: str = "cifar100") -> tuple[CostTable, CostTable]:
     """(MACs, params) tables for a dataset setting."""
@@ -59,16 +54,17 @@ def cost_tables(dataset: str = "cifar100") -> tuple[CostTable, CostTable]:
             parts: list[tuple[int, int]] = []
             if spec.kernel == 0:
                 if stride != 1 or slot.c_in != slot.c_out:
-                    parts.append(_conv(slot.c_in, slot.c_out, 1, 1, out))
+                    parts.append(conv_bn_counts(slot.c_in, slot.c_out, 1, 1, out))
             else:
                 mid = slot.c_in * spec.expansion
-                parts += [_conv(slot.c_in, mid, 1, spec.groups, side), _conv(mid, mid, spec.kernel, mid, out),
-                          _conv(mid, slot.c_out, 1, spec.groups, out)]
+                parts += [conv_bn_counts(slot.c_in, mid, 1, spec.groups, side),
+                          conv_bn_counts(mid, mid, spec.kernel, mid, out),
+                          conv_bn_counts(mid, slot.c_out, 1, spec.groups, out)]
             macs[slot.layer, op] = sum(m for m, _ in parts)
             params[slot.layer, op] = sum(p for _, p in parts)
         side = out
-    stem = _conv(3, STEM_CHANNELS, 3, 1, setting.input_size // setting.stem_stride)
-    head = _conv(STAGE_CHANNELS[-1], setting.head_channels, 1, 1, side)
+    stem = conv_bn_counts(3, STEM_CHANNELS, 3, 1, setting.input_size // setting.stem_stride)
+    head = conv_bn_counts(STAGE_CHANNELS[-1], setting.head_channels, 1, 1, side)
     fc = setting.head_channels * setting.num_classes
     base_macs = stem[0] + head[0] + fc
     base_params = stem[1] + head[1] + fc + setting.num_classes

@@ -22,6 +22,7 @@ from hwdiffnas.spaces.fbnet.arch import (
     FBNetArch,
     LayerSlot,
 )
+from hwdiffnas.spaces.modules import conv_bn, residual_block
 
 if TYPE_CHECKING:
     from torch import nn
@@ -75,17 +76,6 @@ def block_padding(kernel: int, stride: int) -> int:
     return math.ceil((kernel - stride) / 2)
 
 
-def _conv_bn(c_in: int, c_out: int, kernel: int, stride: int, padding: int, groups: int = 1,
-             relu: bool = True) -> list[nn.Module]:
-    from torch import nn
-
-    mods: list[nn.Module] = [nn.Conv2d(c_in, c_out, kernel, stride, padding, groups=groups, bias=False),
-                             nn.BatchNorm2d(c_out)]
-    if relu:
-        mods.append(nn.ReLU())
-    return mods
-
-
 def build_layer(slot: LayerSlot, op: int, stride: int) -> nn.Module:
     """One searchable layer: block ``op`` (an index into ``BLOCKS``) at ``slot`` with ``stride``."""
     from torch import nn
@@ -94,14 +84,14 @@ def build_layer(slot: LayerSlot, op: int, stride: int) -> nn.Module:
     if spec.kernel == 0:  # skip
         if stride == 1 and slot.c_in == slot.c_out:
             return nn.Identity()
-        return nn.Sequential(*_conv_bn(slot.c_in, slot.c_out, 1, stride, 0))
+        return nn.Sequential(*conv_bn(slot.c_in, slot.c_out, 1, stride, 0))
     mid = slot.c_in * spec.expansion
-    body: list[nn.Module] = _conv_bn(slot.c_in, mid, 1, 1, 0, spec.groups)
+    body: list[nn.Module] = conv_bn(slot.c_in, mid, 1, 1, 0, spec.groups)
     if spec.groups > 1:
         body.append(nn.ChannelShuffle(spec.groups))
-    body += _conv_bn(mid, mid, spec.kernel, stride, block_padding(spec.kernel, stride), mid)
-    body += _conv_bn(mid, slot.c_out, 1, 1, 0, spec.groups, relu=False)
-    return _block_class()(nn.Sequential(*body), stride == 1 and slot.c_in == slot.c_out)
+    body += conv_bn(mid, mid, spec.kernel, stride, block_padding(spec.kernel, stride), mid)
+    body += conv_bn(mid, slot.c_out, 1, 1, 0, spec.groups, relu=False)
+    return residual_block(nn.Sequential(*body), stride == 1 and slot.c_in == slot.c_out)
 
 
 def build_fbnet(arch: FBNetArch, dataset: str = "cifar100") -> nn.Module:
@@ -114,9 +104,9 @@ def build_fbnet(arch: FBNetArch, dataset: str = "cifar100") -> nn.Module:
     setting = fbnet_setting(dataset)
     layers = [build_layer(slot, op, stride) for slot, op, stride in zip(LAYER_SLOTS, arch.ops, setting.layer_strides())]
     net = nn.Sequential(
-        nn.Sequential(*_conv_bn(3, STEM_CHANNELS, 3, setting.stem_stride, 1)),
+        nn.Sequential(*conv_bn(3, STEM_CHANNELS, 3, setting.stem_stride, 1)),
         nn.Sequential(*layers),
-        nn.Sequential(*_conv_bn(STAGE_CHANNELS[-1], setting.head_channels, 1, 1, 0)),
+        nn.Sequential(*conv_bn(STAGE_CHANNELS[-1], setting.head_channels, 1, 1, 0)),
         nn.AdaptiveAvgPool2d(1),
         nn.Flatten(1),
         nn.Linear(setting.head_channels, setting.num_classes),
@@ -138,29 +128,3 @@ def _init_like_reference(net: nn.Module) -> None:
         elif isinstance(m, nn.Linear):
             nn.init.normal_(m.weight, std=0.001)
             nn.init.zeros_(m.bias)
-
-
-_BLOCK_CLASS: list[type] = []
-
-
-def _block_class() -> type:
-    """The block-with-optional-residual module class (defined on first use so importing needs no torch)."""
-    if _BLOCK_CLASS:
-        return _BLOCK_CLASS[0]
-    import torch
-    from torch import nn
-
-    class FBNetBlock(nn.Module):
-        """An inverted-bottleneck block; adds its input back when shapes allow (``residual``)."""
-
-        def __init__(self, body: nn.Module, residual: bool) -> None:
-            super().__init__()
-            self.body = body
-            self.residual = residual
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            out = self.body(x)
-            return out + x if self.residual else out
-
-    _BLOCK_CLASS.append(FBNetBlock)
-    return FBNetBlock
