@@ -1,6 +1,7 @@
-"""Shared fixtures. Benchmark data comes from ``$HWDIFFNAS_NB201_DIR`` (the CI sets it to
-``../shared/data/nb201``); without it the tests look there relative to the checkout. When ``CI`` is set, a
-missing data folder fails the data tests instead of skipping them."""
+"""Shared fixtures. Benchmark data comes from ``$HWDIFFNAS_NB201_DIR``, ``$HWDIFFNAS_FBNET_DIR`` and
+``$HWDIFFNAS_MACRO_DIR`` (the CI sets them to ``../shared/data/<name>``); without them the tests look there
+relative to the checkout. When ``CI`` is set, a missing data folder fails the data tests instead of skipping
+them."""
 
 from __future__ import annotations
 
@@ -34,6 +35,12 @@ def nb201_dir() -> Path:
 def fbnet_dir() -> Path:
     """The read-only FBNet-space data folder (arch_index.csv, latency_help_ms.csv)."""
     return _required_data_dir("HWDIFFNAS_FBNET_DIR", "fbnet", "latency_help_ms.csv")
+
+
+@pytest.fixture(scope="session")
+def macro_dir() -> Path:
+    """The read-only NAS-Bench-Macro data folder (accuracy.csv)."""
+    return _required_data_dir("HWDIFFNAS_MACRO_DIR", "nasbench_macro", "accuracy.csv")
 
 
 @pytest.fixture(autouse=True)

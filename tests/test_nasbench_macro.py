@@ -18,13 +18,6 @@ from hwdiffnas.spaces.nasbench_macro.space import (
 )
 
 
-@pytest.fixture(scope="module")
-def macro_dir() -> Path:
-    from tests.conftest import _required_data_dir
-
-    return _required_data_dir("HWDIFFNAS_MACRO_DIR", "nasbench_macro", "accuracy.csv")
-
-
 def test_parse_forms_and_errors() -> None:
     arch = MacroArch.parse("22212220")
     assert arch.arch_str == "22212220"
