@@ -97,12 +97,16 @@ def test_network_shapes_and_residuals() -> None:
 
 
 def test_grouped_blocks_shuffle_channels() -> None:
+    import torch
     from torch import nn
 
     from hwdiffnas.spaces.fbnet.network import build_fbnet
+    from hwdiffnas.spaces.modules import channel_shuffle_class
 
     net = build_fbnet(FBNetArch.parse("1" * NUM_LAYERS), "cifar100")
-    shuffles = [m for m in net.modules() if isinstance(m, nn.ChannelShuffle)]
+    shuffles = [m for m in net.modules() if isinstance(m, channel_shuffle_class())]
+    x = torch.randn(2, 8, 3, 3)
+    assert torch.equal(shuffles[0](x), nn.ChannelShuffle(2)(x))
     assert len(shuffles) == NUM_LAYERS
     convs = [m for m in net.modules() if isinstance(m, nn.Conv2d) and m.kernel_size == (1, 1) and m.groups == 2]
     assert len(convs) == 2 * NUM_LAYERS

@@ -22,7 +22,7 @@ from hwdiffnas.spaces.fbnet.arch import (
     FBNetArch,
     LayerSlot,
 )
-from hwdiffnas.spaces.modules import conv_bn, residual_block
+from hwdiffnas.spaces.modules import channel_shuffle_class, conv_bn, residual_block
 
 if TYPE_CHECKING:
     from torch import nn
@@ -88,7 +88,7 @@ def build_layer(slot: LayerSlot, op: int, stride: int) -> nn.Module:
     mid = slot.c_in * spec.expansion
     body: list[nn.Module] = conv_bn(slot.c_in, mid, 1, 1, 0, spec.groups)
     if spec.groups > 1:
-        body.append(nn.ChannelShuffle(spec.groups))
+        body.append(channel_shuffle_class()(spec.groups))
     body += conv_bn(mid, mid, spec.kernel, stride, block_padding(spec.kernel, stride), mid)
     body += conv_bn(mid, slot.c_out, 1, 1, 0, spec.groups, relu=False)
     return residual_block(nn.Sequential(*body), stride == 1 and slot.c_in == slot.c_out)
