@@ -28,21 +28,11 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def synflow(cell: object) -> float:
-    """log synflow score of the CIFAR-100 NB201 network of ``cell``."""
-    import torch
-
+    """log synflow score of the CIFAR-100 NB201 network of ``cell`` (the project's ``synflow`` objective)."""
     from hwdiffnas.materialize import build_network
+    from hwdiffnas.objectives import get_objective
 
-    net = build_network(cell, "cifar100").double().eval()
-    with torch.no_grad():
-        for p in net.state_dict().values():
-            p.abs_()
-    out = net(torch.ones(1, 3, 32, 32, dtype=torch.float64))
-    out = out[0] if isinstance(out, tuple) else out
-    out.sum().backward()
-    with torch.no_grad():
-        total = sum(float((p * p.grad).abs().sum()) for p in net.parameters() if p.grad is not None)
-    return float(np.log(total))
+    return get_objective("synflow").compute(build_network(cell, "cifar100"), (1, 3, 32, 32))
 
 
 def main() -> None:

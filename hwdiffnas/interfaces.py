@@ -33,10 +33,12 @@ class ModelMetadata:
     tool_version: str
     dead_nodes: str = "zeros"
     extra: dict[str, str] = field(default_factory=dict)
+    space: str = "nb201"
 
     def as_strings(self) -> dict[str, str]:
         """Flat string map (ONNX metadata_props, OpenVINO rt_info, TFLite metadata)."""
         out = {
+            "hwdiffnas.space": self.space,
             "hwdiffnas.arch_str": self.arch_str,
             "hwdiffnas.dataset": self.dataset,
             "hwdiffnas.input_shape": "x".join(str(d) for d in self.input_shape),
@@ -49,15 +51,19 @@ class ModelMetadata:
     @classmethod
     def from_strings(cls, props: dict[str, str]) -> ModelMetadata:
         shape = tuple(int(d) for d in props["hwdiffnas.input_shape"].split("x"))
-        known = {"arch_str", "dataset", "input_shape", "tool_version", "dead_nodes"}
+        known = {"arch_str", "dataset", "input_shape", "tool_version", "dead_nodes", "space"}
         extra = {k.removeprefix("hwdiffnas."): v for k, v in props.items()
                  if k.startswith("hwdiffnas.") and k.removeprefix("hwdiffnas.") not in known}
         return cls(props["hwdiffnas.arch_str"], props["hwdiffnas.dataset"], shape,
-                   props["hwdiffnas.tool_version"], props.get("hwdiffnas.dead_nodes", "zeros"), extra)
+                   props["hwdiffnas.tool_version"], props.get("hwdiffnas.dead_nodes", "zeros"), extra,
+                   props.get("hwdiffnas.space", "nb201"))
 
     @property
     def file_stem(self) -> str:
-        """File name stem every exporter uses: ``nb201-<six op ids>-<dataset>[-prune]``."""
+        """File name stem every exporter uses: ``nb201-<six op ids>-<dataset>[-prune]``, or
+        ``<space>-<architecture>-<dataset>`` in other spaces (whose architecture strings are file-name safe)."""
+        if self.space != "nb201":
+            return f"{self.space}-{self.arch_str}-{self.dataset}"
         from hwdiffnas.space import Cell
 
         ops = "".join(str(o) for o in Cell.from_str(self.arch_str).ops)

@@ -1,6 +1,7 @@
-"""Shared fixtures. Benchmark data comes from ``$HWDIFFNAS_NB201_DIR`` (the CI sets it to
-``../shared/data/nb201``); without it the tests look there relative to the checkout. When ``CI`` is set, a
-missing data folder fails the data tests instead of skipping them."""
+"""Shared fixtures. Benchmark data comes from ``$HWDIFFNAS_NB201_DIR``, ``$HWDIFFNAS_FBNET_DIR`` and
+``$HWDIFFNAS_MACRO_DIR`` (the CI sets them to ``../shared/data/<name>``); without them the tests look there
+relative to the checkout. When ``CI`` is set, a missing data folder fails the data tests instead of skipping
+them."""
 
 from __future__ import annotations
 
@@ -12,21 +13,34 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _nb201_dir() -> Path:
-    env = os.environ.get("HWDIFFNAS_NB201_DIR")
-    return Path(env) if env else REPO.parent / "shared" / "data" / "nb201"
+def _required_data_dir(env_var: str, folder: str, probe: str) -> Path:
+    """``$env_var`` or ``../shared/data/<folder>``; fails under CI (skips otherwise) when ``probe`` is missing."""
+    env = os.environ.get(env_var)
+    path = Path(env) if env else REPO.parent / "shared" / "data" / folder
+    if not (path / probe).is_file():
+        msg = f"{folder} data folder not found at {path} (set {env_var})"
+        if os.environ.get("CI"):
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return path
 
 
 @pytest.fixture(scope="session")
 def nb201_dir() -> Path:
     """The read-only NB201 source data folder (arch_index.csv, accuracy.csv, latency tables, raw/)."""
-    path = _nb201_dir()
-    if not (path / "arch_index.csv").is_file():
-        msg = f"NB201 data folder not found at {path} (set HWDIFFNAS_NB201_DIR)"
-        if os.environ.get("CI"):
-            pytest.fail(msg)
-        pytest.skip(msg)
-    return path
+    return _required_data_dir("HWDIFFNAS_NB201_DIR", "nb201", "arch_index.csv")
+
+
+@pytest.fixture(scope="session")
+def fbnet_dir() -> Path:
+    """The read-only FBNet-space data folder (arch_index.csv, latency_help_ms.csv)."""
+    return _required_data_dir("HWDIFFNAS_FBNET_DIR", "fbnet", "latency_help_ms.csv")
+
+
+@pytest.fixture(scope="session")
+def macro_dir() -> Path:
+    """The read-only NAS-Bench-Macro data folder (accuracy.csv)."""
+    return _required_data_dir("HWDIFFNAS_MACRO_DIR", "nasbench_macro", "accuracy.csv")
 
 
 @pytest.fixture(autouse=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import logging
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -132,8 +133,7 @@ class OnnxExporter(Exporter):
 
         extra = {**metadata.extra, "format": self.name, "opset": str(self.opset),
                  "onnx_exporter": "dynamo" if self.dynamo else "torchscript"}
-        metadata = ModelMetadata(metadata.arch_str, metadata.dataset, metadata.input_shape, metadata.tool_version,
-                                 metadata.dead_nodes, extra)
+        metadata = replace(metadata, extra=extra)
         proto = torch_to_onnx(model, example_input, metadata, dynamo=self.dynamo, opset=self.opset)
         path = Path(out_dir) / f"{metadata.file_stem}.onnx"
         onnx.save_model(proto, str(path))

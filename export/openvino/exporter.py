@@ -9,6 +9,7 @@ Weights stay f32 (``compress_to_fp16=False``).
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -61,8 +62,7 @@ class OpenVinoExporter(Exporter):
         ov = _import_openvino()
         extra = {k: v for k, v in metadata.extra.items() if k not in ("opset", "onnx_exporter")}
         extra.update({"format": self.name, "source": f"onnx-opset{OPSET}", "precision": "f32"})
-        metadata = ModelMetadata(metadata.arch_str, metadata.dataset, metadata.input_shape, metadata.tool_version,
-                                 metadata.dead_nodes, extra)
+        metadata = replace(metadata, extra=extra)
         ov_model = core().read_model(str(onnx_path))
         for key, value in metadata.as_strings().items():
             ov_model.set_rt_info(value, [RT_INFO_SECTION, key.removeprefix(f"{RT_INFO_SECTION}.")])

@@ -8,6 +8,7 @@ no TensorRT); without TensorRT every entry point raises `MissingBackendError` na
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -53,17 +54,16 @@ class TensorrtExporter(Exporter):
         if not ok:
             raise MissingBackendError("TensorRT", self.extra, why)
         extra = {**metadata.extra, "format": self.name, "precision": self.precision}
-        meta = ModelMetadata(metadata.arch_str, metadata.dataset, metadata.input_shape, metadata.tool_version,
-                             metadata.dead_nodes, extra)
+        meta = replace(metadata, extra=extra)
         out_dir = Path(out_dir)
         onnx_path = out_dir / f"{meta.file_stem}.onnx"
         engine = out_dir / f"{meta.file_stem}.engine"
         onnx.save_model(torch_to_onnx(model, example_input, meta), str(onnx_path))
         binding = build_engine(onnx_path, engine, self.precision, meta.as_strings(), self.strongly_typed)
         sidecar = Path(str(engine) + ".json")
-        meta = ModelMetadata(meta.arch_str, meta.dataset, meta.input_shape, meta.tool_version, meta.dead_nodes,
-                             {**meta.extra, "gpu": binding.gpu_name, "compute_capability": binding.compute_capability,
-                              "tensorrt_version": binding.tensorrt_version})
+        meta = replace(meta, extra={**meta.extra, "gpu": binding.gpu_name,
+                                    "compute_capability": binding.compute_capability,
+                                    "tensorrt_version": binding.tensorrt_version})
         return ExportedModel(path=engine, format=self.name, metadata=meta, files=(onnx_path, sidecar, engine))
 
     def run(self, exported: ExportedModel, inputs: np.ndarray) -> np.ndarray:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import os
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -257,8 +257,7 @@ class TfliteExporter(Exporter):
 
     def _metadata(self, metadata: ModelMetadata, **extra: str) -> ModelMetadata:
         merged = {**metadata.extra, "format": self.name, "converter": self.converter, "precision": "fp32", **extra}
-        return ModelMetadata(metadata.arch_str, metadata.dataset, metadata.input_shape, metadata.tool_version,
-                             metadata.dead_nodes, merged)
+        return replace(metadata, extra=merged)
 
     def export(self, model: nn.Module, example_input: Any, out_dir: Path, metadata: ModelMetadata) -> ExportedModel:
         metadata = self._metadata(metadata)
@@ -320,8 +319,7 @@ class TfliteInt8Exporter(TfliteExporter):
         path = out_dir / f"{stem}.tflite"
         int8_path = out_dir / f"{stem}.int8.tflite"
         report = out_dir / f"{stem}.int8-drift.json"
-        int8_meta = ModelMetadata(meta.arch_str, meta.dataset, meta.input_shape, meta.tool_version, meta.dead_nodes,
-                                  {**meta.extra, "precision": "int8"})
+        int8_meta = replace(meta, extra={**meta.extra, "precision": "int8"})
         path.write_bytes(_with_metadata(fp32, meta))
         int8_path.write_bytes(int8)  # as the quantizer wrote it (its buffers may sit after the flatbuffer)
         report.write_text(json.dumps({"arch_str": meta.arch_str, "dataset": meta.dataset, **drift.to_dict(),

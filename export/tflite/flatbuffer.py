@@ -1,10 +1,13 @@
-"""A direct NB201 → TFLite flatbuffer writer (the ``direct`` converter).
+"""A direct torch → TFLite flatbuffer writer for the project's networks (the ``direct`` converter).
 
 It walks the materialized NB201 network (`hwdiffnas.materialize`) and writes the graph a TFLite converter
 produces for it: NHWC tensors behind one TRANSPOSE of the NCHW input, BatchNorm folded into the preceding
 convolution (bias = BN shift), explicit PAD + VALID convolution where torch pads symmetrically with stride 2,
 SAME average pooling (TFLite divides by the valid window, i.e. ``count_include_pad=False``), ADD for node sums,
-MUL+ADD(+ReLU) for the final BN, MEAN for global pooling, FULLY_CONNECTED for the head.
+MUL+ADD(+ReLU) for the final BN, MEAN for global pooling, FULLY_CONNECTED for the head. Macro (MobileNet-block)
+networks of the FBNet and NAS-Bench-Macro spaces add DEPTHWISE_CONV_2D, grouped 1×1 convs as SPLIT + CONV_2D +
+CONCATENATION, ReLU fused into the convolution, channel shuffle as RESHAPE + TRANSPOSE + RESHAPE and residual
+ADD (`export/tflite/macro.py`).
 
 Sub-graphs that do not depend on the input (ops reading a node that holds zeros under the ``zeros`` rule)
 are evaluated with torch and stored as constants, which is what a constant-folding converter does. A network
@@ -108,12 +111,16 @@ class _Writer:
         self.g.op(self.s.BuiltinOperator.RELU, [v[1]], [out])
         return ("t", out, v[2])
 
-    def conv(self, v: tuple, conv: nn.Conv2d, bn: nn.BatchNorm2d | None) -> tuple:
-        """Conv2d (+ folded BN) of a live value; constants are handled by the caller through torch."""
+    def conv(self, v: tuple, conv: nn.Conv2d, bn: nn.BatchNorm2d | None, relu: bool = False) -> tuple:
+        """Conv2d (+ folded BN, + fused ReLU) of a live value; constants are handled by the caller through torch.
+
+        A depthwise conv (groups = in = out channels) becomes DEPTHWISE_CONV_2D; another grouped conv is split
+        along channels into one CONV_2D per group and concatenated, as TFLite converters write it.
+        """
         import numpy as np
 
         s = self.s
-        w = conv.weight.detach().double().numpy()  # (O, I, kh, kw)
+        w = conv.weight.detach().double().numpy()  # (O, I/groups, kh, kw)
         bias = np.zeros(w.shape[0])
         if bn is not None:
             scale = bn.weight.detach().double().numpy() / np.sqrt(bn.running_var.detach().double().numpy() + bn.eps)
@@ -136,15 +143,69 @@ class _Writer:
             padding = s.Padding.SAME if pad else s.Padding.VALID
             oh, ow = ((h + 2 * pad - kh) // stride + 1, (wd + 2 * pad - kw) // stride + 1)
         o = w.shape[0]
-        filt = self.g.tensor(self._name("filter"), (o, kh, kw, w.shape[1]), w.transpose(0, 2, 3, 1))
-        b = self.g.tensor(self._name("bias"), (o,), bias)
-        out = self.g.tensor(self._name("conv"), (1, oh, ow, o))
-        opt = s.Conv2DOptionsT()
-        opt.padding, opt.strideH, opt.strideW = padding, stride, stride
-        opt.dilationHFactor = opt.dilationWFactor = 1
-        opt.fusedActivationFunction = s.ActivationFunctionType.NONE
-        self.g.op(s.BuiltinOperator.CONV_2D, [src, filt, b], [out], s.BuiltinOptions.Conv2DOptions, opt)
-        return ("t", out, (1, oh, ow, o))
+        act = s.ActivationFunctionType.RELU if relu else s.ActivationFunctionType.NONE
+        out_shape = (1, oh, ow, o)
+        groups = conv.groups
+        if groups > 1 and groups == c == o:  # depthwise
+            filt = self.g.tensor(self._name("dw_filter"), (1, kh, kw, o), w.transpose(1, 2, 3, 0))
+            b = self.g.tensor(self._name("bias"), (o,), bias)
+            out = self.g.tensor(self._name("dwconv"), out_shape)
+            dopt = s.DepthwiseConv2DOptionsT()
+            dopt.padding, dopt.strideH, dopt.strideW, dopt.depthMultiplier = padding, stride, stride, 1
+            dopt.dilationHFactor = dopt.dilationWFactor = 1
+            dopt.fusedActivationFunction = act
+            self.g.op(s.BuiltinOperator.DEPTHWISE_CONV_2D, [src, filt, b], [out],
+                      s.BuiltinOptions.DepthwiseConv2DOptions, dopt)
+            return ("t", out, out_shape)
+        parts = [src]
+        if groups > 1:
+            axis = self.g.tensor(self._name("split_axis"), (1,), np.array([3]), dtype="int32")
+            parts = [self.g.tensor(self._name("split"), (1, h, wd, c // groups)) for _ in range(groups)]
+            sopt = s.SplitOptionsT()
+            sopt.numSplits = groups
+            self.g.op(s.BuiltinOperator.SPLIT, [axis, src], parts, s.BuiltinOptions.SplitOptions, sopt)
+        outs = []
+        per = o // groups
+        for gi, part in enumerate(parts):
+            wg = w[gi * per:(gi + 1) * per]
+            filt = self.g.tensor(self._name("filter"), (per, kh, kw, wg.shape[1]), wg.transpose(0, 2, 3, 1))
+            b = self.g.tensor(self._name("bias"), (per,), bias[gi * per:(gi + 1) * per])
+            out = self.g.tensor(self._name("conv"), (1, oh, ow, per))
+            opt = s.Conv2DOptionsT()
+            opt.padding, opt.strideH, opt.strideW = padding, stride, stride
+            opt.dilationHFactor = opt.dilationWFactor = 1
+            opt.fusedActivationFunction = act
+            self.g.op(s.BuiltinOperator.CONV_2D, [part, filt, b], [out], s.BuiltinOptions.Conv2DOptions, opt)
+            outs.append(out)
+        if groups == 1:
+            return ("t", outs[0], out_shape)
+        out = self.g.tensor(self._name("concat"), out_shape)
+        copt = s.ConcatenationOptionsT()
+        copt.axis = 3
+        copt.fusedActivationFunction = s.ActivationFunctionType.NONE
+        self.g.op(s.BuiltinOperator.CONCATENATION, outs, [out], s.BuiltinOptions.ConcatenationOptions, copt)
+        return ("t", out, out_shape)
+
+    def channel_shuffle(self, v: tuple, groups: int) -> tuple:
+        """torch's ChannelShuffle in NHWC: reshape (…, g, C/g), swap the last two axes, reshape back."""
+        import numpy as np
+
+        s = self.s
+        _, h, w, c = v[2]
+        split = (1, h, w, groups, c // groups)
+        a = self.g.tensor(self._name("shuffle_in"), split)
+        shape5 = self.g.tensor(self._name("shape"), (5,), np.array(split), dtype="int32")
+        self.g.op(s.BuiltinOperator.RESHAPE, [v[1], shape5], [a], s.BuiltinOptions.ReshapeOptions,
+                  s.ReshapeOptionsT())
+        perm = self.g.tensor(self._name("perm"), (5,), np.array([0, 1, 2, 4, 3]), dtype="int32")
+        b = self.g.tensor(self._name("shuffled"), (1, h, w, c // groups, groups))
+        self.g.op(s.BuiltinOperator.TRANSPOSE, [a, perm], [b], s.BuiltinOptions.TransposeOptions,
+                  s.TransposeOptionsT())
+        shape4 = self.g.tensor(self._name("shape"), (4,), np.array(v[2]), dtype="int32")
+        out = self.g.tensor(self._name("shuffle_out"), v[2])
+        self.g.op(s.BuiltinOperator.RESHAPE, [b, shape4], [out], s.BuiltinOptions.ReshapeOptions,
+                  s.ReshapeOptionsT())
+        return ("t", out, v[2])
 
     def avg_pool(self, v: tuple, k: int, stride: int, same: bool) -> tuple:
         s = self.s
@@ -266,16 +327,26 @@ def _dead_code_eliminated(g: _Graph, inputs: list[int], outputs: list[int]) -> t
     return tensors, kept_ops, [g.buffers[b] for b in buffer_ids], [new_index[i] for i in inputs + outputs]
 
 
+def is_macro_network(model: nn.Module) -> bool:
+    """Whether ``model`` is a macro (MobileNet-block) network of the project's spaces: a Sequential of stem,
+    layers, head, global pool, flatten and classifier."""
+    from torch import nn
+
+    kinds = (nn.Sequential, nn.Sequential, nn.Sequential, nn.AdaptiveAvgPool2d, nn.Flatten, nn.Linear)
+    return isinstance(model, nn.Sequential) and len(model) == len(kinds) and all(
+        isinstance(m, k) for m, k in zip(model, kinds))
+
+
 def build_tflite(model: nn.Module, input_shape: tuple[int, int, int, int]) -> bytes:
-    """Serialize the NB201 network ``model`` (from `hwdiffnas.materialize.build_network`) as TFLite bytes."""
-    import flatbuffers
+    """Serialize ``model`` as TFLite bytes: an NB201 network (`hwdiffnas.materialize.build_network`) or a macro
+    network of the FBNet / NAS-Bench-Macro spaces (see `is_macro_network`)."""
     import numpy as np
     from ai_edge_litert import schema_py_generated as schema
 
-    for attr in ("stem", "cells", "lastact", "classifier"):
-        if not hasattr(model, attr):
-            raise UserError(f"the direct TFLite converter handles NB201 networks only (missing .{attr}); "
-                            "use --converter litert-torch for other models")
+    nb201 = all(hasattr(model, a) for a in ("stem", "cells", "lastact", "classifier"))
+    if not nb201 and not is_macro_network(model):
+        raise UserError("the direct TFLite converter handles the project's NB201, FBNet and NAS-Bench-Macro "
+                        "networks only; use --converter litert-torch for other models")
     s = schema
     w = _Writer(schema)
     n, c, h, wd = input_shape
@@ -286,6 +357,55 @@ def build_tflite(model: nn.Module, input_shape: tuple[int, int, int, int]) -> by
     nhwc = w.g.tensor("input_nhwc", (n, h, wd, c))
     w.g.op(s.BuiltinOperator.TRANSPOSE, [inp, perm], [nhwc], s.BuiltinOptions.TransposeOptions, s.TransposeOptionsT())
     v: tuple = ("t", nhwc, (n, h, wd, c))
+    if nb201:
+        v = _nb201_features(w, model, v)
+        fc = model.classifier
+    else:
+        from export.tflite.macro import macro_features
+
+        v = macro_features(w, model, v)
+        fc = model[-1]
+    shape = v[2]
+    axes = w.g.tensor("mean_axes", (2,), np.array([1, 2]), dtype="int32")
+    pooled = w.g.tensor("global_pool", (1, shape[3]))
+    ro = s.ReducerOptionsT()
+    ro.keepDims = False
+    w.g.op(s.BuiltinOperator.MEAN, [v[1], axes], [pooled], s.BuiltinOptions.ReducerOptions, ro)
+    fw = w.g.tensor("fc_weight", tuple(fc.weight.shape), fc.weight.detach().numpy())
+    fb = w.g.tensor("fc_bias", tuple(fc.bias.shape), fc.bias.detach().numpy())
+    logits = w.g.tensor("logits", (1, fc.out_features))
+    fo = s.FullyConnectedOptionsT()
+    fo.fusedActivationFunction = s.ActivationFunctionType.NONE
+    w.g.op(s.BuiltinOperator.FULLY_CONNECTED, [pooled, fw, fb], [logits], s.BuiltinOptions.FullyConnectedOptions,
+           fo)
+
+    tensors, operators, buffers, (inp, logits) = _dead_code_eliminated(w.g, [inp], [logits])
+    sub = s.SubGraphT()
+    sub.tensors, sub.operators, sub.name = tensors, operators, "main"
+    sub.inputs = np.asarray([inp], dtype=np.int32)
+    sub.outputs = np.asarray([logits], dtype=np.int32)
+    sig = s.SignatureDefT()
+    sig.signatureKey, sig.subgraphIndex = SIGNATURE_KEY, 0
+    sig.inputs, sig.outputs = [s.TensorMapT()], [s.TensorMapT()]
+    sig.inputs[0].name, sig.inputs[0].tensorIndex = "input", inp
+    sig.outputs[0].name, sig.outputs[0].tensorIndex = "logits", logits
+    m = s.ModelT()
+    m.signatureDefs = [sig]
+    m.version = 3
+    m.description = "hwdiffnas direct converter"
+    m.operatorCodes, m.subgraphs, m.buffers = w.g.code_list, [sub], buffers
+    import flatbuffers
+
+    builder = flatbuffers.Builder(1 << 20)
+    builder.Finish(m.Pack(builder), file_identifier=TFLITE_FILE_ID)
+    return bytes(builder.Output())
+
+
+def _nb201_features(w: _Writer, model: nn.Module, v: tuple) -> tuple:
+    """Stem, cells, ResNet blocks and the final BN+ReLU of an NB201 network (the value entering the pool)."""
+    import numpy as np
+
+    s = w.s
     v = w.conv(v, model.stem[0], model.stem[1])
     for block in model.cells:
         _, hh, ww, cc = v[2] if v[0] == "t" else (None, *v[1].shape[2:], v[1].shape[1])
@@ -312,40 +432,8 @@ def build_tflite(model: nn.Module, input_shape: tuple[int, int, int, int]) -> by
     opt = s.MulOptionsT()
     opt.fusedActivationFunction = s.ActivationFunctionType.NONE
     w.g.op(s.BuiltinOperator.MUL, [v[1], mul_c], [mul_out], s.BuiltinOptions.MulOptions, opt)
-    v = w.add(("t", mul_out, shape), ("c", shift.reshape(1, -1, 1, 1) * np.ones((1, 1, shape[1], shape[2]))),
-              relu=True)
-    axes = w.g.tensor("mean_axes", (2,), np.array([1, 2]), dtype="int32")
-    pooled = w.g.tensor("global_pool", (1, shape[3]))
-    ro = s.ReducerOptionsT()
-    ro.keepDims = False
-    w.g.op(s.BuiltinOperator.MEAN, [v[1], axes], [pooled], s.BuiltinOptions.ReducerOptions, ro)
-    fc = model.classifier
-    fw = w.g.tensor("fc_weight", tuple(fc.weight.shape), fc.weight.detach().numpy())
-    fb = w.g.tensor("fc_bias", tuple(fc.bias.shape), fc.bias.detach().numpy())
-    logits = w.g.tensor("logits", (1, fc.out_features))
-    fo = s.FullyConnectedOptionsT()
-    fo.fusedActivationFunction = s.ActivationFunctionType.NONE
-    w.g.op(s.BuiltinOperator.FULLY_CONNECTED, [pooled, fw, fb], [logits], s.BuiltinOptions.FullyConnectedOptions,
-           fo)
-
-    tensors, operators, buffers, (inp, logits) = _dead_code_eliminated(w.g, [inp], [logits])
-    sub = s.SubGraphT()
-    sub.tensors, sub.operators, sub.name = tensors, operators, "main"
-    sub.inputs = np.asarray([inp], dtype=np.int32)
-    sub.outputs = np.asarray([logits], dtype=np.int32)
-    sig = s.SignatureDefT()
-    sig.signatureKey, sig.subgraphIndex = SIGNATURE_KEY, 0
-    sig.inputs, sig.outputs = [s.TensorMapT()], [s.TensorMapT()]
-    sig.inputs[0].name, sig.inputs[0].tensorIndex = "input", inp
-    sig.outputs[0].name, sig.outputs[0].tensorIndex = "logits", logits
-    m = s.ModelT()
-    m.signatureDefs = [sig]
-    m.version = 3
-    m.description = "hwdiffnas direct NB201 converter"
-    m.operatorCodes, m.subgraphs, m.buffers = w.g.code_list, [sub], buffers
-    builder = flatbuffers.Builder(1 << 20)
-    builder.Finish(m.Pack(builder), file_identifier=TFLITE_FILE_ID)
-    return bytes(builder.Output())
+    return w.add(("t", mul_out, shape), ("c", shift.reshape(1, -1, 1, 1) * np.ones((1, 1, shape[1], shape[2]))),
+                 relu=True)
 
 
 def add_metadata(tflite: bytes, entries: dict[str, bytes]) -> bytes:

@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -67,7 +68,7 @@ def profile_file(req: dict[str, Any]) -> dict[str, Any]:
                              dataset=props.get("hwdiffnas.dataset", "unknown"), input_shape=shape,
                              tool_version=props.get("hwdiffnas.tool_version", "unknown"))
     if shape and meta.input_shape != shape:
-        meta = ModelMetadata(meta.arch_str, meta.dataset, shape, meta.tool_version, meta.dead_nodes, meta.extra)
+        meta = replace(meta, input_shape=shape)
     path = Path(req["model"])
     exported = ExportedModel(path=path, format=fmt, metadata=meta, files=(path,))
     with cpu_pinning(settings):
