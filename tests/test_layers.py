@@ -17,11 +17,12 @@ ROOT = Path(__file__).resolve().parents[1] / "hwdiffnas"
 # lowest first; a module may import its own layer and the ones below it, never one above
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("hwdiffnas", "hwdiffnas.errors", "hwdiffnas.jsonable", "hwdiffnas.delegates", "hwdiffnas.datadir"),
-    ("hwdiffnas.space", "hwdiffnas.devices", "hwdiffnas.remote.validate", "hwdiffnas.generator.diffusion"),
+    ("hwdiffnas.space", "hwdiffnas.devices", "hwdiffnas.remote.validate", "hwdiffnas.generator.diffusion",
+     "hwdiffnas.knapsack"),
     ("hwdiffnas.latency.reference", "hwdiffnas.latency", "hwdiffnas.materialize", "hwdiffnas.interfaces",
-     "hwdiffnas.predictors", "hwdiffnas.store"),
+     "hwdiffnas.predictors", "hwdiffnas.store", "hwdiffnas.spaces"),
     ("hwdiffnas.plugins", "hwdiffnas.importers", "hwdiffnas.benchmark", "hwdiffnas.deploy", "hwdiffnas.remote",
-     "hwdiffnas.generator"),
+     "hwdiffnas.generator", "hwdiffnas.objectives"),
     ("hwdiffnas.latency.device", "hwdiffnas.baselines", "hwdiffnas.campaign"),
     ("hwdiffnas.search",),
     ("hwdiffnas.methods",),
@@ -48,8 +49,14 @@ def layer_of(module: str) -> int:
     return level
 
 
+def _is_module(name: str) -> bool:
+    rel = ROOT.parent.joinpath(*name.split("."))
+    return rel.with_suffix(".py").is_file() or (rel / "__init__.py").is_file()
+
+
 def imports_of(path: Path) -> set[str]:
-    """Every ``hwdiffnas`` module ``path`` imports (anywhere in it), and every ``hwdiffnas.x:attr`` string."""
+    """Every ``hwdiffnas`` module ``path`` imports (anywhere in it; ``from pkg import mod`` counts as ``pkg.mod``),
+    and every ``hwdiffnas.x:attr`` string."""
     tree = ast.parse(path.read_text())
     out: set[str] = set()
     for node in ast.walk(tree):
@@ -57,7 +64,8 @@ def imports_of(path: Path) -> set[str]:
             out |= {a.name for a in node.names if a.name.split(".")[0] == "hwdiffnas"}
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             if node.module.split(".")[0] == "hwdiffnas":
-                out.add(node.module)
+                subs = {f"{node.module}.{a.name}" for a in node.names if _is_module(f"{node.module}.{a.name}")}
+                out |= subs or {node.module}
         elif isinstance(node, ast.Constant) and isinstance(node.value, str) and _TARGET.match(node.value):
             out.add(node.value.partition(":")[0])
     return out

@@ -19,7 +19,8 @@ def _json(capsys: pytest.CaptureFixture, argv: list[str]) -> dict:
 
 def test_plugins_json_lists_every_installed_plugin(capsys: pytest.CaptureFixture) -> None:
     out = _json(capsys, ["plugins", "--json"])
-    assert set(out) == {"exporters", "profilers", "methods"}
+    assert set(out) == {"exporters", "profilers", "methods", "objectives"}
+    assert {"flops", "params", "synflow", "naswot", "zen"} <= {r["name"] for r in out["objectives"]}
     assert [r["name"] for r in out["exporters"]] == exporter_names()
     assert [r["name"] for r in out["profilers"]] == profiler_names()
     assert {"random", "rea", "predictor", "diffusion"} <= {r["name"] for r in out["methods"]}

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from hwdiffnas.objectives.base import Objective, register_objective
+from hwdiffnas.objectives.base import Objective
 
 if TYPE_CHECKING:
     from torch import nn
@@ -140,7 +140,3 @@ class ZenObjective(Objective):
         delta = float((feats[0] - feats[1]).abs().sum(dim=(1, 2, 3)).mean())
         scale = sum(0.5 * math.log(v) for v in bn_vars[:n_bn] if v > 0)
         return (math.log(delta) if delta > 0 else float("-inf")) + scale
-
-
-for _objective in (FlopsObjective(), ParamsObjective(), SynflowObjective(), NaswotObjective(), ZenObjective()):
-    register_objective(_objective)

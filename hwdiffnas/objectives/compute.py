@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from hwdiffnas.objectives.base import get_objective
+from hwdiffnas.objectives import get_objective
 
 if TYPE_CHECKING:
     from torch import nn
