@@ -1,4 +1,5 @@
-"""Importers: read the public NB201 benchmark files into the store.
+"""Importers: read the public NB201 benchmark files into the store (shared parts in `hwdiffnas.import_formats`,
+the binary formats in `hwdiffnas.import_binary`).
 
 Recognized formats (a folder imports every recognized file in it, recursively):
 
@@ -23,255 +24,47 @@ string, duplicate row, NaN) is reported with its file and line and nothing of th
 
 from __future__ import annotations
 
-import csv
 import gc
-import io
-import math
-import pickle
 import time
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
 from hwdiffnas.datadir import ensure_writable_dir, resolve_data_dir
 from hwdiffnas.devices import default_registry
 from hwdiffnas.errors import UserError
-from hwdiffnas.space import NUM_CELLS, NUM_EDGES, OPS, Cell, op_codes
+from hwdiffnas.import_binary import parse_help_pt, parse_pickle
+from hwdiffnas.import_formats import (
+    ACCURACY_COLUMNS,
+    CSV_SOURCES,
+    INDEX_COLUMNS,
+    NATS_CSV_COLUMNS,
+    USER_HEADER,
+    USER_SOURCE,
+    ImportContext,
+    ImportFileError,
+    ImportReport,
+    Parsed,
+    Series,
+    check_complete,
+    column_targets,
+    csv_rows,
+    open_csv,
+    parse_cell,
+    parse_float,
+    parse_int,
+    single_target,
+)
+from hwdiffnas.space import NUM_CELLS, NUM_EDGES, OPS, Cell
 from hwdiffnas.store import Store, cell_key, now_iso
-
-INDEX_COLUMNS = ("idx", "arch_str", *(f"op_e{i}" for i in range(NUM_EDGES)), "connected", "iso_rep_idx")
-ACCURACY_COLUMNS: dict[str, tuple[str, str]] = {
-    # file column -> (dataset, store column)
-    "c10_test_200ep__natstss": ("cifar10", "nats"),
-    "c100_test_200ep__natstss": ("cifar100", "nats"),
-    "in16_test_200ep__natstss": ("ImageNet16-120", "nats"),
-    "c100_test_200ep__nb201v11": ("cifar100", "nb201v11"),
-    "c10valid_val_12ep__nb201v11": ("cifar10", "12ep-val"),
-    "c10_test_12ep__nb201v11": ("cifar10", "12ep-test"),
-    "c100_val_12ep__nb201v11": ("cifar100", "12ep-val"),
-    "c100_test_12ep__nb201v11": ("cifar100", "12ep-test"),
-    "in16_val_12ep__nb201v11": ("ImageNet16-120", "12ep-val"),
-    "in16_test_12ep__nb201v11": ("ImageNet16-120", "12ep-test"),
-}
-NATS_CSV_COLUMNS: dict[str, str] = {
-    "CIFAR10TestAccuracy200Epochs": "cifar10",
-    "CIFAR100TestAccuracy200Epochs": "cifar100",
-    "ImageNetTestAccuracy200Epochs": "ImageNet16-120",
-}
-CSV_SOURCES = ("help", "eagle", "hw360")
-HWNB_DATASETS = ("cifar10", "cifar100", "ImageNet16-120")
-USER_HEADER = ["arch_str", "latency_ms"]
-USER_SOURCE = "user"
-
-
-class ImportFileError(UserError):
-    """A bad input file; the message starts with ``file:line:``."""
-
-    def __init__(self, path: Path | str, line: int | None, message: str) -> None:
-        where = f"{path}:{line}" if line is not None else str(path)
-        super().__init__(f"{where}: {message}")
-        self.path = str(path)
-        self.line = line
-
-
-@dataclass
-class Series:
-    """One parsed column: accuracy (``name`` = dataset) or hardware metric (``name`` = device)."""
-
-    kind: str  # "accuracy" | "hw"
-    name: str
-    source: str
-    column: str  # store column (accuracy) / source column (hw)
-    source_column: str = ""
-    setting: str = ""
-    metric: str = "latency"
-    keys: list[int] = field(default_factory=list)
-    values: list[float] = field(default_factory=list)
-
-    @property
-    def ident(self) -> tuple[str, ...]:
-        if self.kind == "accuracy":
-            return ("accuracy", self.name, self.column)
-        return ("hw", self.source, self.column, self.setting, self.metric)
-
-
-@dataclass
-class Parsed:
-    """Everything read from one file, validated, ready to write."""
-
-    path: Path
-    kind: str
-    series: list[Series] = field(default_factory=list)
-    index_rows: list[tuple[int, int, int]] | None = None
-    meta: dict[str, str] = field(default_factory=dict)
-    rows: int = 0
-    notes: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-
-
-@dataclass
-class ImportReport:
-    """What an import did: the files written and the files skipped (with the reason)."""
-
-    imported: list[Parsed]
-    skipped: list[tuple[Path, str]]
-    seconds: float
-    store_path: Path
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "store": str(self.store_path),
-            "seconds": round(self.seconds, 3),
-            "imported": [{"path": str(p.path), "kind": p.kind, "rows": p.rows, "series": len(p.series),
-                          "seconds": round(p.seconds, 3), "notes": p.notes} for p in self.imported],
-            "skipped": [{"path": str(p), "reason": r} for p, r in self.skipped],
-        }
-
-
-# --- the device-config mapping -------------------------------------------------------------------------
-@dataclass(frozen=True)
-class _Target:
-    device: str
-    column: str
-    metric: str
-    setting: str
-
-
-def _targets(source: str) -> dict[str, list[_Target]]:
-    """Source column → the device tables (from the device configs) it fills."""
-    out: dict[str, list[_Target]] = {}
-    for cfg in default_registry():
-        for t in cfg.tables:
-            if t.source == source:
-                out.setdefault(t.column, []).append(_Target(cfg.name, t.column, t.metric, t.setting))
-    return out
-
-
-def _single_target(source: str, column: str, path: Path, line: int | None) -> _Target:
-    targets = _targets(source).get(column)
-    if not targets:
-        known = ", ".join(sorted(_targets(source)))
-        raise ImportFileError(path, line, f"column {column!r} belongs to no device config for source {source!r}; "
-                                          f"known {source} columns: {known}")
-    return targets[0]
-
-
-# --- context: the NB201 index --------------------------------------------------------------------------
-class _CellInfo(NamedTuple):
-    key: int
-    ops: tuple[str, ...]  # op ids as text, for comparing with CSV fields
-    connected: bool
-    nats: str
-
-
-class _Context:
-    """What the parsers look up: canonical cells (from the store's cells table) and the NB201 index."""
-
-    def __init__(self, store: Store) -> None:
-        rows = store.conn.execute("SELECT cell_key, arch_str, ops, connected, nats_unique_str FROM cells")
-        self.by_arch: dict[str, _CellInfo] = {a: _CellInfo(k, tuple(o.split(",")), bool(c), n)
-                                              for k, a, o, c, n in rows}
-        self.idx_to_key: np.ndarray | None = store.index_to_key() if store.has_index() else None
-        self.iso: np.ndarray | None = store.iso_rep_idx() if self.idx_to_key is not None else None
-
-    def cell(self, text: str, path: Path, line: int | None) -> _CellInfo:
-        """The cell of an arch string; a string that is not a canonical cell raises with file:line."""
-        info = self.by_arch.get(text.strip())
-        if info is None:
-            cell = _cell(text, path, line)  # raises for anything that is not an arch string
-            info = self.by_arch[cell.arch_str]
-        return info
-
-    def require_index(self, path: Path) -> np.ndarray:
-        if self.idx_to_key is None:
-            raise ImportFileError(path, None, "this file is keyed by NB201 index; import arch_index.csv first "
-                                              "(or in the same command)")
-        return self.idx_to_key
-
-
-# --- small parsing helpers -----------------------------------------------------------------------------
-def _float(text: str, path: Path, line: int, column: str, allow_empty: bool) -> float | None:
-    s = text.strip()
-    if s == "":
-        if allow_empty:
-            return None
-        raise ImportFileError(path, line, f"empty value in column {column!r}")
-    try:
-        v = float(s)
-    except ValueError:
-        raise ImportFileError(path, line, f"column {column!r}: {text!r} is not a number") from None
-    if not math.isfinite(v):
-        raise ImportFileError(path, line, f"column {column!r}: {text!r} is not a finite number (NaN/inf)")
-    if v < 0:
-        raise ImportFileError(path, line, f"column {column!r}: negative value {v}")
-    return v
-
-
-def _int(text: str, path: Path, line: int, column: str, lo: int = 0, hi: int = NUM_CELLS - 1) -> int:
-    try:
-        v = int(text.strip())
-    except ValueError:
-        raise ImportFileError(path, line, f"column {column!r}: {text!r} is not an integer") from None
-    if not lo <= v <= hi:
-        raise ImportFileError(path, line, f"column {column!r}: {v} out of range {lo}..{hi}")
-    return v
-
-
-def _cell(text: str, path: Path, line: int) -> Cell:
-    try:
-        return Cell.from_str(text)
-    except UserError as exc:
-        raise ImportFileError(path, line, f"unknown arch string: {exc}") from None
-
-
-def _open_csv(path: Path) -> tuple[list[str], Any, Any]:
-    try:
-        fh = open(path, newline="", encoding="utf-8")
-    except OSError as exc:
-        raise ImportFileError(path, None, f"cannot read: {exc.strerror}") from exc
-    reader = csv.reader(fh)
-    try:
-        header = next(reader)
-    except StopIteration:
-        fh.close()
-        raise ImportFileError(path, 1, "empty file (no header)") from None
-    except (csv.Error, UnicodeDecodeError) as exc:
-        fh.close()
-        raise ImportFileError(path, 1, f"not a readable CSV file: {exc}") from None
-    return [h.strip() for h in header], reader, fh
-
-
-def _rows(reader: Any, path: Path, width: int) -> Iterable[tuple[int, list[str]]]:
-    """(line, row) of each data row, checking the field count."""
-    try:
-        for row in reader:
-            line = reader.line_num
-            if not row or (len(row) == 1 and not row[0].strip()):
-                continue
-            if len(row) != width:
-                raise ImportFileError(path, line, f"expected {width} fields, got {len(row)} (truncated or "
-                                                  "malformed row)")
-            yield line, row
-    except csv.Error as exc:
-        raise ImportFileError(path, reader.line_num, f"malformed CSV: {exc}") from None
-    except UnicodeDecodeError as exc:
-        raise ImportFileError(path, reader.line_num + 1, f"not UTF-8 text: {exc}") from None
-
-
-def _check_complete(path: Path, seen: dict[int, int], last_line: int, what: str = "idx") -> None:
-    if len(seen) != NUM_CELLS:
-        missing = sorted(set(range(NUM_CELLS)) - set(seen))
-        raise ImportFileError(path, last_line, f"only {len(seen)} of {NUM_CELLS} cells ({what} {missing[0]} and "
-                                               f"{len(missing) - 1} more missing; truncated file?)")
 
 
 # --- recognition ---------------------------------------------------------------------------------------
 def _csv_source(columns: Sequence[str]) -> str | None:
     for src in CSV_SOURCES:
-        known = set(_targets(src))
+        known = set(column_targets(src))
         extra = {"iso_rep_idx"} if src == "hw360" else set()
         if columns and set(columns) <= known | extra and set(columns) & known:
             return src
@@ -282,7 +75,7 @@ def _best_csv_guess(columns: Sequence[str]) -> tuple[str, list[str]]:
     """The table kind an unrecognized idx-keyed header most resembles, and its unknown columns."""
     best = ("accuracy", [c for c in columns if c not in ACCURACY_COLUMNS])
     for src in CSV_SOURCES:
-        known = set(_targets(src)) | ({"iso_rep_idx"} if src == "hw360" else set())
+        known = set(column_targets(src)) | ({"iso_rep_idx"} if src == "hw360" else set())
         unknown = [c for c in columns if c not in known]
         if len(unknown) < len(best[1]):
             best = (src, unknown)
@@ -293,7 +86,7 @@ def classify(path: Path, device: str | None = None) -> tuple[str | None, str]:
     """(kind, reason): the format of ``path``, or None with the reason it is not recognized."""
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        header, _reader, fh = _open_csv(path)
+        header, _reader, fh = open_csv(path)
         fh.close()
         if header[:2] == ["idx", "arch_str"]:
             missing = [c for c in INDEX_COLUMNS if c not in header]
@@ -325,9 +118,9 @@ def classify(path: Path, device: str | None = None) -> tuple[str | None, str]:
 
 
 # --- parsers -------------------------------------------------------------------------------------------
-def parse_index(path: Path, ctx: _Context) -> Parsed:
+def parse_index(path: Path, ctx: ImportContext) -> Parsed:
     """``arch_index.csv``: every cell once, consistent op columns, connectivity and NATS classes."""
-    header, reader, fh = _open_csv(path)
+    header, reader, fh = open_csv(path)
     col = {h: i for i, h in enumerate(header)}
     op_cols = [col[f"op_e{e}"] for e in range(NUM_EDGES)]
     nats_col = col.get("nats_unique_str")
@@ -337,16 +130,16 @@ def parse_index(path: Path, ctx: _Context) -> Parsed:
     rows: list[tuple[int, int, int, int, str]] = []  # key, idx, iso, line, nats
     last = 1
     with fh:
-        for line, row in _rows(reader, path, len(header)):
+        for line, row in csv_rows(reader, path, len(header)):
             last = line
-            idx = _int(row[col["idx"]], path, line, "idx")
+            idx = parse_int(row[col["idx"]], path, line, "idx")
             if idx in seen:
                 raise ImportFileError(path, line, f"duplicate idx {idx} (first on line {seen[idx]})")
             seen[idx] = line
             arch = row[col["arch_str"]]
             info = ctx.cell(arch, path, line)
             if tuple(row[c].strip() for c in op_cols) != info.ops:
-                ops = tuple(_int(row[c], path, line, f"op_e{e}", 0, len(OPS) - 1) for e, c in enumerate(op_cols))
+                ops = tuple(parse_int(row[c], path, line, f"op_e{e}", 0, len(OPS) - 1) for e, c in enumerate(op_cols))
                 raise ImportFileError(path, line, f"op columns {ops} disagree with the arch_str's ops "
                                                   f"({','.join(info.ops)})")
             if info.key in by_key:
@@ -361,11 +154,11 @@ def parse_index(path: Path, ctx: _Context) -> Parsed:
             if nats_col is not None and row[nats_col] != info.nats:
                 raise ImportFileError(path, line, f"nats_unique_str {row[nats_col]!r} differs from "
                                                   f"the computed {info.nats!r}")
-            iso = _int(row[col["iso_rep_idx"]], path, line, "iso_rep_idx")
+            iso = parse_int(row[col["iso_rep_idx"]], path, line, "iso_rep_idx")
             rows.append((info.key, idx, iso, line, info.nats))
     if not rows:
         raise ImportFileError(path, 2, "no data rows")
-    _check_complete(path, seen, last)
+    check_complete(path, seen, last)
     rep: dict[str, int] = {}
     for _k, idx, _iso, _line, nats in rows:
         rep[nats] = min(idx, rep.get(nats, idx))
@@ -379,9 +172,9 @@ def parse_index(path: Path, ctx: _Context) -> Parsed:
     return out
 
 
-def parse_idx_table(path: Path, kind: str, ctx: _Context) -> Parsed:
+def parse_idx_table(path: Path, kind: str, ctx: ImportContext) -> Parsed:
     """An idx-keyed CSV (accuracy or a help/eagle/hw360 latency table); empty cells are missing values."""
-    header, reader, fh = _open_csv(path)
+    header, reader, fh = open_csv(path)
     idx_to_key = ctx.require_index(path)
     source = kind.removesuffix("-csv")
     out = Parsed(path, kind)
@@ -396,11 +189,11 @@ def parse_idx_table(path: Path, kind: str, ctx: _Context) -> Parsed:
             dataset, column = ACCURACY_COLUMNS[name]
             series.append(Series("accuracy", dataset, "accuracy.csv", column, source_column=name))
         else:
-            t = _single_target(source, name, path, 1)
+            t = single_target(source, name, path, 1)
             series.append(Series("hw", t.device, source, name, setting=t.setting, metric=t.metric))
         value_cols.append(j)
     with fh:
-        data = list(_rows(reader, path, len(header)))
+        data = list(csv_rows(reader, path, len(header)))
     if not data:
         raise ImportFileError(path, 2, "no data rows")
     lines = [line for line, _row in data]
@@ -419,7 +212,7 @@ def parse_idx_table(path: Path, kind: str, ctx: _Context) -> Parsed:
         if len(wrong):
             w = int(wrong[0])
             raise ImportFileError(path, lines[w], f"iso_rep_idx {iso[w]} differs from the index's {ctx.iso[idx[w]]}")
-    _check_complete(path, seen, lines[-1])
+    check_complete(path, seen, lines[-1])
     keys = idx_to_key[idx]
     for s, j in zip(series, value_cols):
         present, values = _float_column(cols[j], lines, path, header[j])
@@ -440,13 +233,13 @@ def _float_column(texts: Sequence[str], lines: Sequence[int], path: Path, column
         values[present] = np.array([t for t in stripped if t], dtype=np.float64)
     except ValueError:
         for t, line in zip(stripped, lines):
-            _float(t, path, line, column, allow_empty=True)
+            parse_float(t, path, line, column, allow_empty=True)
         raise
     with np.errstate(invalid="ignore"):
         bad = present & ~(np.isfinite(values) & (values >= 0))
     if bad.any():
         i = int(np.argmax(bad))
-        _float(stripped[i], path, lines[i], column, allow_empty=True)
+        parse_float(stripped[i], path, lines[i], column, allow_empty=True)
     return present, values
 
 
@@ -456,18 +249,18 @@ def _int_column(texts: Sequence[str], lines: Sequence[int], path: Path, column: 
         values = np.array([int(t) for t in texts], dtype=np.int64)
     except ValueError:
         for t, line in zip(texts, lines):
-            _int(t, path, line, column)
+            parse_int(t, path, line, column)
         raise
     bad = (values < 0) | (values >= NUM_CELLS)
     if bad.any():
         i = int(np.argmax(bad))
-        _int(texts[i], path, lines[i], column)
+        parse_int(texts[i], path, lines[i], column)
     return values
 
 
-def parse_nats_csv(path: Path, ctx: _Context) -> Parsed:
+def parse_nats_csv(path: Path, ctx: ImportContext) -> Parsed:
     """nats-bench-landscape ``nats_bench.csv``: accuracies keyed by ArchitectureString."""
-    header, reader, fh = _open_csv(path)
+    header, reader, fh = open_csv(path)
     col = {h: i for i, h in enumerate(header)}
     for needed in ("ArchitectureString", *NATS_CSV_COLUMNS):
         if needed not in col:
@@ -477,7 +270,7 @@ def parse_nats_csv(path: Path, ctx: _Context) -> Parsed:
     seen: dict[int, int] = {}
     last = 1
     with fh:
-        for line, row in _rows(reader, path, len(header)):
+        for line, row in csv_rows(reader, path, len(header)):
             last = line
             info = ctx.cell(row[col["ArchitectureString"]], path, line)
             k = info.key
@@ -488,17 +281,17 @@ def parse_nats_csv(path: Path, ctx: _Context) -> Parsed:
             if "UniqueString" in col and row[col["UniqueString"]] != info.nats:
                 raise ImportFileError(path, line, "UniqueString differs from the cell's NATS canonical string")
             for c, s in series.items():
-                v = _float(row[col[c]], path, line, c, allow_empty=True)
+                v = parse_float(row[col[c]], path, line, c, allow_empty=True)
                 if v is not None:
                     s.keys.append(k)
                     s.values.append(v)
-    _check_complete(path, seen, last, "cell")
+    check_complete(path, seen, last, "cell")
     return Parsed(path, "nats-csv", series=list(series.values()), rows=len(seen))
 
 
 def read_user_table(path: Path) -> dict[Cell, float]:
     """A user ``arch_str,latency_ms`` CSV → {cell: ms}; ≥ 1 row, no duplicates, finite positive values."""
-    header, reader, fh = _open_csv(path)
+    header, reader, fh = open_csv(path)
     if header != USER_HEADER:
         fh.close()
         raise ImportFileError(path, 1, f"wrong columns {','.join(header)}; a device table has the header "
@@ -506,11 +299,11 @@ def read_user_table(path: Path) -> dict[Cell, float]:
     out: dict[Cell, float] = {}
     lines: dict[Cell, int] = {}
     with fh:
-        for line, row in _rows(reader, path, 2):
-            cell = _cell(row[0], path, line)
+        for line, row in csv_rows(reader, path, 2):
+            cell = parse_cell(row[0], path, line)
             if cell in out:
                 raise ImportFileError(path, line, f"duplicate row for {cell.arch_str} (first on line {lines[cell]})")
-            v = _float(row[1], path, line, "latency_ms", allow_empty=False)
+            v = parse_float(row[1], path, line, "latency_ms", allow_empty=False)
             assert v is not None
             if v <= 0:
                 raise ImportFileError(path, line, f"latency_ms must be positive, got {v}")
@@ -532,212 +325,6 @@ def parse_user_csv(path: Path, device: str) -> Parsed:
     s = Series("hw", device, USER_SOURCE, device, setting="unknown", metric="latency",
                keys=[cell_key(c) for c in table], values=list(table.values()))
     return Parsed(path, "user-csv", series=[s], rows=len(table))
-
-
-def parse_help_pt(path: Path, ctx: _Context) -> Parsed:
-    """A HELP ``.pt`` file (torch zip, loaded with ``weights_only=True``)."""
-    import torch
-
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for bad files
-        raise ImportFileError(path, None, f"not a loadable torch file (weights_only): {exc}") from None
-    out = Parsed(path, "help-pt")
-    if isinstance(payload, dict):
-        if len(payload) != NUM_CELLS or not all(isinstance(k, str) and isinstance(v, int) for k, v in
-                                                payload.items()):
-            raise ImportFileError(path, None, "a dict payload must map 15,625 arch strings to NB201 indices")
-        idx_to_key = ctx.require_index(path)
-        for arch, idx in payload.items():
-            info = ctx.cell(arch, path, None)
-            if not 0 <= idx < NUM_CELLS or int(idx_to_key[idx]) != info.key:
-                raise ImportFileError(path, None, f"{arch} -> {idx} disagrees with the NB201 index")
-        out.kind = "help-arch-index"
-        out.notes.append("str_arch2idx agrees with arch_index.csv for all 15,625 cells")
-        out.rows = len(payload)
-        return out
-    values = np.asarray(payload) if isinstance(payload, list) else None
-    if values is None or values.ndim != 1 or values.dtype.kind not in "iuf":
-        raise ImportFileError(path, None, f"payload is {type(payload).__name__}, expected a list of numbers")
-    if len(payload) != NUM_CELLS:
-        if all(isinstance(v, int) and 0 <= v < NUM_CELLS for v in payload) and len(payload) < 100:
-            out.kind = "help-embedding-index"
-            out.meta["help_hardware_embedding_index"] = ",".join(str(v) for v in payload)
-            out.rows = len(payload)
-            out.notes.append(f"HELP reference cells: {len(payload)} indices")
-            return out
-        raise ImportFileError(path, None, f"list has {len(payload)} values, expected {NUM_CELLS} (truncated?)")
-    stem = path.stem
-    targets = _targets("help")
-    column = stem if stem in targets else f"hwnb_c10_{stem}"
-    if column not in targets:
-        raise ImportFileError(path, None, f"no device config has a HELP table for {stem!r}; known: "
-                                          f"{', '.join(sorted(targets))}")
-    t = targets[column][0]
-    idx_to_key = ctx.require_index(path)
-    values = values.astype(np.float64)
-    bad = ~(np.isfinite(values) & (values >= 0))
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise ImportFileError(path, None, f"entry {i}: bad value {payload[i]!r}")
-    s = Series("hw", t.device, "help", column, setting=t.setting, metric=t.metric, keys=idx_to_key.tolist(),
-               values=values.tolist())
-    out.series = [s]
-    out.rows = NUM_CELLS
-    return out
-
-
-def _numpy_dtype(code: Any, align: Any = False, copy: Any = False) -> Any:
-    """Reconstruct only numeric numpy dtypes (what LatBench's numpy float scalars reference)."""
-    if not isinstance(code, str) or code.lstrip("<>=|")[:1] not in ("f", "i", "u", "b"):
-        raise pickle.UnpicklingError(f"numpy dtype {code!r} is not a plain numeric type")
-    return np.dtype(code)
-
-
-def _numpy_scalar(dtype: Any, data: Any = None) -> int | float:
-    """Reconstruct a numeric numpy scalar as a Python number."""
-    if not isinstance(dtype, np.dtype) or dtype.kind not in "fiub" or not isinstance(data, bytes):
-        raise pickle.UnpicklingError("numpy scalar of a non-numeric type")
-    value = np.frombuffer(data, dtype=dtype, count=1)[0]
-    return float(value) if dtype.kind == "f" else int(value)
-
-
-class _RestrictedUnpickler(pickle.Unpickler):
-    """Unpickler that resolves only builtin containers/numbers and numeric numpy scalars (as Python numbers)."""
-
-    _BUILTINS = frozenset(("dict", "list", "tuple", "set", "frozenset", "int", "float", "complex", "str",
-                           "bytes", "bool"))
-
-    def find_class(self, module: str, name: str) -> Any:
-        if module == "builtins" and name in self._BUILTINS:
-            return super().find_class(module, name)
-        if module == "collections" and name == "OrderedDict":
-            return super().find_class(module, name)
-        if module in ("numpy", "numpy.core.multiarray", "numpy._core.multiarray"):
-            if name == "dtype":
-                return _numpy_dtype
-            if name == "scalar":
-                return _numpy_scalar
-        raise pickle.UnpicklingError(f"global {module}.{name} is not allowed in a benchmark pickle")
-
-
-def load_restricted_pickle(path: Path) -> Any:
-    """Load a trusted pickle allowing only builtin containers/numbers; anything else is refused."""
-    try:
-        data = path.read_bytes()
-        return _RestrictedUnpickler(io.BytesIO(data)).load()
-    except OSError as exc:
-        raise ImportFileError(path, None, f"cannot read: {exc.strerror}") from exc
-    except Exception as exc:  # pickle raises many types for bad data
-        raise ImportFileError(path, None, f"not an acceptable pickle: {exc}") from None
-
-
-def parse_pickle(path: Path) -> Parsed:
-    """An Eagle/LatBench pickle or the HW-NAS-Bench pickle (only ever called with trust given)."""
-    payload = load_restricted_pickle(path)
-    if isinstance(payload, dict) and "nasbench201" in payload:
-        return _parse_hwnasbench(path, payload["nasbench201"])
-    if isinstance(payload, dict):
-        return _parse_eagle(path, payload)
-    raise ImportFileError(path, None, f"pickle payload is {type(payload).__name__}; expected an Eagle dict or "
-                                      "the HW-NAS-Bench dict")
-
-
-def _parse_eagle(path: Path, payload: dict) -> Parsed:
-    targets = _targets("eagle")
-    if path.stem not in targets:
-        raise ImportFileError(path, None, f"no device config has an Eagle table named {path.stem!r}; known: "
-                                          f"{', '.join(sorted(targets))}")
-    t = targets[path.stem][0]
-    s = Series("hw", t.device, "eagle", path.stem, setting=t.setting, metric=t.metric)
-    if not payload:
-        raise ImportFileError(path, None, "empty Eagle table")
-    keys = np.array(list(payload.keys()))  # (n, 6) op ids when well-formed
-    values = np.array(list(payload.values()))  # (n,) seconds
-    well_formed = (keys.ndim == 2 and keys.shape[1] == NUM_EDGES and keys.dtype.kind in "iu"
-                   and bool(((keys >= 0) & (keys < len(OPS))).all())
-                   and values.ndim == 1 and values.dtype.kind in "iuf")
-    if well_formed:
-        values = values.astype(np.float64)
-        well_formed = bool((np.isfinite(values) & (values >= 0)).all())
-    if not well_formed:  # find the first bad entry for the message
-        for k, v in payload.items():
-            if not (isinstance(k, tuple) and len(k) == NUM_EDGES and all(isinstance(o, int) for o in k)):
-                raise ImportFileError(path, None, f"key {k!r} is not a 6-tuple of op ids")
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
-                raise ImportFileError(path, None, f"value for {k} is {v!r}, not a latency in seconds")
-            try:
-                Cell(k)
-            except UserError as exc:
-                raise ImportFileError(path, None, f"key {k}: {exc}") from None
-        raise ImportFileError(path, None, "malformed Eagle table")  # pragma: no cover - caught above
-    s.keys = op_codes(keys).tolist()
-    s.values = (values * 1000.0).tolist()
-    return Parsed(path, "eagle-pickle", series=[s], rows=len(s.keys), notes=["seconds converted to ms"])
-
-
-def _parse_hwnasbench(path: Path, nb: Any) -> Parsed:
-    if not isinstance(nb, dict):
-        raise ImportFileError(path, None, "d['nasbench201'] is not a dict")
-    targets = _targets("hwnasbench")
-    out = Parsed(path, "hwnasbench-pickle")
-    skipped: set[str] = set()
-    failed = 0
-    for dataset in HWNB_DATASETS:
-        if dataset not in nb:
-            continue
-        block = nb[dataset]
-        where = f"d['nasbench201'][{dataset!r}]"
-        if not isinstance(block, dict) or "config" not in block:
-            raise ImportFileError(path, None, f"{where} has no 'config' list")
-        configs = block["config"]
-        keys = []
-        seen: dict[int, int] = {}
-        for i, cfg in enumerate(configs):
-            if not isinstance(cfg, dict) or "arch_str" not in cfg:
-                raise ImportFileError(path, None, f"{where}['config'][{i}] has no arch_str")
-            try:
-                cell = Cell.from_str(cfg["arch_str"])
-            except UserError as exc:
-                raise ImportFileError(path, None, f"{where}['config'][{i}]: unknown arch string: {exc}") from None
-            k = cell_key(cell)
-            if k in seen:
-                raise ImportFileError(path, None, f"{where}['config'][{i}]: duplicate arch_str (first at "
-                                                  f"{seen[k]})")
-            seen[k] = i
-            keys.append(k)
-        for metric_name, values in block.items():
-            if metric_name == "config":
-                continue
-            match = [t for t in targets.get(metric_name, []) if t.setting == dataset]
-            if not match:
-                skipped.add(metric_name)
-                continue
-            t = match[0]
-            if not isinstance(values, (list, tuple)) or len(values) != len(keys):
-                raise ImportFileError(path, None, f"{where}[{metric_name!r}] has {len(values)} values for "
-                                                  f"{len(keys)} configs")
-            s = Series("hw", t.device, "hwnasbench", metric_name, setting=dataset, metric=t.metric)
-            for i, v in enumerate(values):
-                if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-                    raise ImportFileError(path, None, f"{where}[{metric_name!r}][{i}] = {v!r} is not a number")
-                if metric_name == "edgetpu_latency" and v == -1:
-                    failed += 1  # Edge TPU failed to compile this network: missing, not a latency
-                    continue
-                if v < 0:
-                    raise ImportFileError(path, None, f"{where}[{metric_name!r}][{i}] = {v} is negative")
-                s.keys.append(keys[i])
-                s.values.append(float(v))
-            out.series.append(s)
-        out.rows = max(out.rows, len(keys))
-    if not out.series:
-        raise ImportFileError(path, None, f"no known HW-NAS-Bench datasets/metrics (datasets: "
-                                          f"{', '.join(HWNB_DATASETS)})")
-    if failed:
-        out.notes.append(f"{failed} Edge TPU values of -1 (failed compile) stored as missing")
-    if skipped:
-        out.notes.append(f"metrics without a device table skipped: {', '.join(sorted(skipped))}")
-    return out
 
 
 # --- the import ------------------------------------------------------------------------------------------
@@ -792,7 +379,7 @@ def _import_paths(paths: Sequence[Path | str], data_dir: Path | str | None, trus
     plan.sort(key=lambda fk: fk[1] != "nb201-index")
     store = Store.create(target, devices=default_registry())
     try:
-        ctx = _Context(store)
+        ctx = ImportContext(store)
         parsed: list[Parsed] = []
         items = progress(plan, total=len(plan), desc="parse") if progress else plan
         for f, kind in items:
