@@ -33,6 +33,7 @@ from hwdiffnas.generator.conditions import (
     device_representation,
 )
 from hwdiffnas.generator.model import QUANTILE_POINTS, Generator, GeneratorMeta
+from hwdiffnas.latency.reference import table_quantiles
 from hwdiffnas.space import NUM_EDGES, OPS, Cell
 
 
@@ -47,7 +48,7 @@ class DeviceData:
 
     @property
     def quantiles_ms(self) -> np.ndarray:
-        return np.quantile(self.lat_sorted_ms, np.linspace(0.0, 1.0, QUANTILE_POINTS))
+        return table_quantiles(self.lat_sorted_ms, QUANTILE_POINTS).values_ms
 
     def fit_count(self, k: int) -> int:
         """Number of cells that fit the budget equal to the latency of the k-th fastest cell (k >= 1)."""
