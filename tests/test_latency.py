@@ -91,7 +91,7 @@ def test_pnn_definition_table_rows_and_measured(measured_data_dir: Path) -> None
             assert dev.parse_budget("p50") == pytest.approx(float(np.quantile(dist, 0.5)), rel=0, abs=0)
             # not the percentile of the rows alone (what bench and oracle used to take)
             assert dev.parse_budget("p50") != pytest.approx(float(np.quantile(list(known.values()), 0.5)), rel=1e-3)
-        assert device_latency(store, "bench-board").table_source.startswith("measured")
+        assert device_latency(store, "bench-board").table_source == "measured:bench-board"  # the prefix once
 
 
 def test_stored_device_table_coverage_rule(nb201_store) -> None:

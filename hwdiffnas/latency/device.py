@@ -201,7 +201,9 @@ def stored_device(store: Any, name: str, setting: str | None = None,
     source = store.latency_source(name, setting)
     if np.count_nonzero(np.isfinite(lat) & connected) < TABLE_COVERAGE * np.count_nonzero(connected):
         rows = {c: float(v) for c, v in zip(store.cells(), lat) if math.isfinite(v)}
-        return from_rows(name, rows, store, row_source=f"measured:{source}")
+        # campaign rows are already labelled measured:DEVICE; a partial table gets the prefix once
+        label = source if source.startswith("measured:") else f"measured:{source}"
+        return from_rows(name, rows, store, row_source=label)
     return from_table(name, store.cells(), lat, connected, f"table:{source}", fallback_rep)
 
 
