@@ -18,6 +18,9 @@ Tables::
                  UNIQUE(device, run_id, cell_key)
     imports(id, path, kind, detail, rows, seconds, started_at, finished_at, tool_version)
 
+The DDL is `hwdiffnas.store_schema`; how a device name finds its table (`Store.latency` and friends) is
+`hwdiffnas.store_devices`.
+
 Writers open short ``BEGIN IMMEDIATE`` transactions and wait on a busy timeout, so several processes may
 write at once; a crash mid-transaction leaves the previous committed state.
 """
@@ -33,7 +36,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
@@ -41,94 +44,12 @@ from hwdiffnas import __version__
 from hwdiffnas.datadir import IMPORT_HINT, STORE_FILENAME, resolve_data_dir
 from hwdiffnas.errors import UserError
 from hwdiffnas.space import NUM_CELLS, Cell, all_cells, cell_code, code_to_cell
+from hwdiffnas.store_devices import DeviceCatalog, DeviceTables, NoDevices
+from hwdiffnas.store_schema import SCHEMA as _SCHEMA
 
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_S = 60.0
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS cells (
-    cell_key INTEGER PRIMARY KEY,
-    arch_str TEXT NOT NULL UNIQUE,
-    ops TEXT NOT NULL,
-    connected INTEGER NOT NULL,
-    nats_unique_str TEXT NOT NULL,
-    nb201_idx INTEGER UNIQUE,
-    iso_rep_idx INTEGER
-);
-CREATE TABLE IF NOT EXISTS accuracy_series (
-    series_id INTEGER PRIMARY KEY,
-    dataset TEXT NOT NULL,
-    column_name TEXT NOT NULL,
-    source TEXT NOT NULL,
-    source_column TEXT NOT NULL,
-    file TEXT NOT NULL,
-    n INTEGER NOT NULL,
-    imported_at TEXT NOT NULL,
-    UNIQUE (dataset, column_name)
-);
-CREATE TABLE IF NOT EXISTS accuracy (
-    series_id INTEGER NOT NULL REFERENCES accuracy_series(series_id) ON DELETE CASCADE,
-    cell_key INTEGER NOT NULL REFERENCES cells(cell_key),
-    value REAL NOT NULL,
-    PRIMARY KEY (series_id, cell_key)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS hw_series (
-    series_id INTEGER PRIMARY KEY,
-    device TEXT NOT NULL,
-    source TEXT NOT NULL,
-    column_name TEXT NOT NULL,
-    setting TEXT NOT NULL,
-    metric TEXT NOT NULL CHECK (metric IN ('latency', 'energy')),
-    unit TEXT NOT NULL,
-    file TEXT NOT NULL,
-    n INTEGER NOT NULL,
-    imported_at TEXT NOT NULL,
-    UNIQUE (source, column_name, setting, metric)
-);
-CREATE INDEX IF NOT EXISTS hw_series_device ON hw_series(device);
-CREATE TABLE IF NOT EXISTS hw_value (
-    series_id INTEGER NOT NULL REFERENCES hw_series(series_id) ON DELETE CASCADE,
-    cell_key INTEGER NOT NULL REFERENCES cells(cell_key),
-    value REAL NOT NULL,
-    PRIMARY KEY (series_id, cell_key)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS measurements (
-    id INTEGER PRIMARY KEY,
-    run_id TEXT NOT NULL,
-    device TEXT NOT NULL,
-    cell_key INTEGER NOT NULL REFERENCES cells(cell_key),
-    arch_str TEXT NOT NULL,
-    runtime TEXT NOT NULL DEFAULT '',
-    runtime_version TEXT NOT NULL DEFAULT '',
-    host TEXT NOT NULL DEFAULT '',
-    settings_json TEXT NOT NULL DEFAULT '{}',
-    stats_json TEXT NOT NULL DEFAULT '{}',
-    median_ms REAL,
-    status TEXT NOT NULL CHECK (status IN ('ok', 'failed')),
-    error TEXT NOT NULL DEFAULT '',
-    created_at TEXT NOT NULL,
-    UNIQUE (device, run_id, cell_key)
-);
-CREATE INDEX IF NOT EXISTS measurements_device ON measurements(device, status);
-CREATE TABLE IF NOT EXISTS imports (
-    id INTEGER PRIMARY KEY,
-    path TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    detail TEXT NOT NULL,
-    rows INTEGER NOT NULL,
-    seconds REAL NOT NULL,
-    started_at TEXT NOT NULL,
-    finished_at TEXT NOT NULL,
-    tool_version TEXT NOT NULL
-);
-CREATE VIEW IF NOT EXISTS accuracy_v AS
-    SELECT c.arch_str, c.nb201_idx, s.dataset, s.column_name, s.source, a.value
-    FROM accuracy a JOIN accuracy_series s USING (series_id) JOIN cells c USING (cell_key);
-CREATE VIEW IF NOT EXISTS hw_v AS
-    SELECT c.arch_str, c.nb201_idx, s.device, s.source, s.column_name, s.setting, s.metric, s.unit, v.value
-    FROM hw_value v JOIN hw_series s USING (series_id) JOIN cells c USING (cell_key);
-"""
 
 
 cell_key = cell_code
@@ -184,37 +105,7 @@ class SeriesInfo:
     imported_at: str
 
 
-class DeviceCatalog(Protocol):
-    """The configured devices a store resolves names against (`hwdiffnas.devices.DeviceRegistry`): each has a
-    ``name``, aliases (``in`` and ``get`` accept them) and ``tables`` (refs with ``source``, ``column``, ``metric``,
-    ``setting``) in order of preference. The store never loads device configs itself; its opener passes them."""
-
-    def __contains__(self, name: str) -> bool: ...
-
-    def __iter__(self) -> Iterator[Any]: ...
-
-    def get(self, name: str) -> Any: ...
-
-    def names(self) -> list[str]: ...
-
-
-class _NoDevices:
-    """The catalog of a store opened without device configs: only stored names (user tables, campaigns)."""
-
-    def __contains__(self, name: str) -> bool:
-        return False
-
-    def __iter__(self) -> Iterator[Any]:
-        return iter(())
-
-    def get(self, name: str) -> Any:
-        raise UserError(f"unknown device {name!r}")
-
-    def names(self) -> list[str]:
-        return []
-
-
-class Store:
+class Store(DeviceTables):
     """Connection to the SQLite store. Use `open_store` (in `hwdiffnas.benchmark`) to open an existing one.
 
     ``devices``: the configured devices whose tables `latency`/`energy`/`devices` resolve (their preferred
@@ -222,7 +113,7 @@ class Store:
 
     def __init__(self, path: Path | str, create: bool = False, devices: DeviceCatalog | None = None) -> None:
         self.path = Path(path)
-        self.catalog: DeviceCatalog = devices if devices is not None else _NoDevices()
+        self.catalog: DeviceCatalog = devices if devices is not None else NoDevices()
         if not create and not self.path.is_file():
             raise UserError(f"no benchmark store at {self.path}; import the data first: {IMPORT_HINT}")
         try:
@@ -415,84 +306,6 @@ class Store:
             "SELECT series_id FROM hw_series WHERE source = ? AND column_name = ? AND setting = ? AND metric = ?",
             (source, column, setting, metric)).fetchone()
         return None if row is None else self._values("hw_value", row[0])
-
-    def _device_metric(self, device: str, metric: str, setting: str | None) -> tuple[np.ndarray, str]:
-        reg = self.catalog
-        if device in reg:
-            cfg = reg.get(device)
-            refs = [t for t in cfg.tables if t.metric == metric and (setting is None or t.setting == setting)]
-            for ref in refs:
-                if ref.source == "measured":
-                    if metric == "latency":
-                        arr = self.measured_latency(ref.column)
-                        if np.isfinite(arr).any():
-                            return arr, f"measured:{ref.column}"
-                    continue
-                arr = self.hw_table(ref.source, ref.column, ref.setting, metric)
-                if arr is not None:
-                    return arr, f"{ref.source}:{ref.column}:{ref.setting}"
-            name = cfg.name
-        else:
-            name = device
-        # a user-imported table or a device measured by a campaign
-        rows = self.conn.execute(
-            "SELECT source, column_name, setting FROM hw_series WHERE device = ? AND metric = ? "
-            "AND (? IS NULL OR setting = ?) ORDER BY series_id", (name, metric, setting, setting)).fetchall()
-        if rows:
-            src, col, st = rows[0]
-            arr = self.hw_table(src, col, st, metric)
-            assert arr is not None
-            return arr, f"{src}:{col}:{st}"
-        if metric == "latency":
-            arr = self.measured_latency(name)
-            if np.isfinite(arr).any():
-                return arr, f"measured:{name}"
-        if device not in reg:
-            known = sorted(set(reg.names()) | set(self.devices(metric)))
-            raise UserError(f"unknown device {device!r}; known: {', '.join(known)} "
-                            "(or give a table with --device-table FILE.csv)")
-        which = f" in setting {setting!r}" if setting else ""
-        raise UserError(f"no {metric} data for device {device!r}{which} in the store {self.path}; devices with "
-                        f"{metric} data: {', '.join(self.devices(metric)) or 'none'}. Import it: {IMPORT_HINT}")
-
-    def latency(self, device: str, setting: str | None = None) -> np.ndarray:
-        """(15625,) latency in ms of ``device``, NB201 index order, NaN where missing.
-
-        The device's tables are tried in its config's order of preference (optionally only those in
-        ``setting``); devices without a config are user tables or campaign measurements.
-        """
-        return self._device_metric(device, "latency", setting)[0]
-
-    def latency_source(self, device: str, setting: str | None = None) -> str:
-        """Which table `latency` reads for ``device`` (``source:column:setting``)."""
-        return self._device_metric(device, "latency", setting)[1]
-
-    def energy(self, device: str, setting: str | None = None) -> np.ndarray:
-        """(15625,) energy in mJ of ``device``, NB201 index order, NaN where missing."""
-        return self._device_metric(device, "energy", setting)[0]
-
-    def devices(self, metric: str = "latency") -> list[str]:
-        """Devices with any data of ``metric`` (stored tables or, for latency, ok measurements)."""
-        reg = self.catalog
-        names: set[str] = set()
-        have = {(s, c, st) for s, c, st in self.conn.execute(
-            "SELECT source, column_name, setting FROM hw_series WHERE metric = ? AND n > 0", (metric,))}
-        for cfg in reg:
-            for ref in cfg.tables:
-                if ref.metric == metric and (ref.source, ref.column, ref.setting) in have:
-                    names.add(cfg.name)
-        names.update(d for (d,) in self.conn.execute(
-            "SELECT DISTINCT device FROM hw_series WHERE metric = ? AND n > 0 AND source = 'user'", (metric,)))
-        if metric == "latency":
-            measured = {d for (d,) in self.conn.execute(
-                "SELECT DISTINCT device FROM measurements WHERE status = 'ok' AND median_ms IS NOT NULL")}
-            for d in measured:
-                names.add(reg.get(d).name if d in reg else d)
-        return sorted(names)
-
-    def latency_devices(self) -> list[str]:
-        """Devices with any latency data."""
-        return self.devices("latency")
 
     # --- writes used by the importers ----------------------------------------------------------------
     def put_accuracy(self, cur: sqlite3.Cursor, dataset: str, column: str, source: str, source_column: str,
