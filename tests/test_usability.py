@@ -51,3 +51,63 @@ def test_reimport_removes_rows_orphaned_by_earlier_imports(nb201_dir: Path, tmp_
     assert _row_counts(tmp_path)[0] == 2 * first[0]
     import_paths(files, tmp_path)
     assert _row_counts(tmp_path) == first
+
+
+# --- output into a closed pipe --------------------------------------------------------------------------
+def _into_closed_pipe(argv: list[str], env_data: Path) -> subprocess.CompletedProcess:
+    """Run the CLI with stdout the write end of a pipe whose read end is already closed (what `| head` leaves
+    once it has its lines, without the race)."""
+    read_fd, write_fd = os.pipe()
+    os.close(read_fd)
+    try:
+        return subprocess.run([sys.executable, "-m", "hwdiffnas", *argv], stdout=write_fd, stderr=subprocess.PIPE,
+                              text=True, timeout=300, env={**os.environ, "HWDIFFNAS_DATA": str(env_data)})
+    finally:
+        os.close(write_fd)
+
+
+@pytest.mark.parametrize("argv", [
+    ["devices"],
+    ["devices", "--json"],
+    ["data", "status"],
+    ["oracle", "--device", "pixel3", "--budget", "p50"],
+    ["bench", "--method", "random", "--device", "pixel3", "--budget", "p50", "--queries", "5", "--seeds", "1",
+     "--json"],
+    ["campaign", "--device", "local-cpu", "--n", "20", "--dry-run"],
+], ids=lambda a: " ".join(a[:2]))
+def test_closed_stdout_ends_quietly(argv: list[str], nb201_data_dir: Path, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / STORE_FILENAME).write_bytes((nb201_data_dir / STORE_FILENAME).read_bytes())
+    proc = _into_closed_pipe(argv, data)
+    assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr, proc.stderr
+    assert proc.returncode == 141, proc.stderr
+
+
+# --- --data-dir and --json on either side of the sub-command ----------------------------------------------
+def test_data_dir_and_json_before_or_after_the_command(nb201_data_dir: Path, capsys: pytest.CaptureFixture) -> None:
+    outs = []
+    for argv in (["--data-dir", str(nb201_data_dir), "--json", "data", "status"],
+                 ["data", "status", "--data-dir", str(nb201_data_dir), "--json"],
+                 ["--json", "data", "status", "--data-dir", str(nb201_data_dir)],
+                 ["--data-dir", str(nb201_data_dir), "data", "status", "--json"]):
+        assert main(argv) == 0, argv
+        outs.append(json.loads(capsys.readouterr().out))
+    assert all(o == outs[0] for o in outs)
+    assert outs[0]["data_dir"] == str(nb201_data_dir) and outs[0]["exists"]
+
+
+def test_data_dir_after_the_command_overrides_the_environment(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture) -> None:
+    assert main(["data", "status", "--json", "--data-dir", str(tmp_path / "mine")]) == 0
+    assert json.loads(capsys.readouterr().out)["data_dir"] == str(tmp_path / "mine")
+    assert main(["data", "status", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["data_dir"] == os.environ["HWDIFFNAS_DATA"]
+
+
+def test_help_shows_both_options_in_both_places(capsys: pytest.CaptureFixture) -> None:
+    for argv in (["--help"], ["devices", "--help"], ["data", "status", "--help"]):
+        with pytest.raises(SystemExit):
+            main(argv)
+        text = capsys.readouterr().out
+        assert "--data-dir" in text and "--json" in text, argv
