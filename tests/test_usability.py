@@ -111,3 +111,47 @@ def test_help_shows_both_options_in_both_places(capsys: pytest.CaptureFixture) -
             main(argv)
         text = capsys.readouterr().out
         assert "--data-dir" in text and "--json" in text, argv
+
+
+# --- search: devices without data, the measured-latency label ----------------------------------------------
+@pytest.mark.parametrize("with_store", [False, True])
+def test_search_on_a_listed_device_without_data_says_how_to_get_it(with_store: bool, nb201_data_dir: Path,
+                                                                   tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture) -> None:
+    data = nb201_data_dir if with_store else tmp_path / "empty"
+    assert main(["devices", "--json"]) == 0
+    assert "edgegpu" in {d["name"] for d in json.loads(capsys.readouterr().out)["devices"]}
+    assert main(["search", "--device", "edgegpu", "--budget", "10ms", "--data-dir", str(data)]) == 2
+    err = capsys.readouterr().err
+    assert "unknown device" not in err
+    assert "'edgegpu' has no latency data" in err and "--trust-pickle" in err and "HW-NAS-Bench" in err
+    assert ("in the benchmark store" in err) == with_store
+
+
+def test_search_on_an_unmeasured_host_device_says_to_measure_it(tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture) -> None:
+    assert main(["search", "--device", "local-cpu", "--budget", "1ms", "--data-dir", str(tmp_path)]) == 2
+    assert "hwdiffnas campaign --device local-cpu" in capsys.readouterr().err
+
+
+def test_measured_device_latency_source_has_one_prefix(nb201_data_dir: Path, tmp_path: Path) -> None:
+    import argparse
+
+    from hwdiffnas.benchmark import open_store
+    from hwdiffnas.cli.cmd_search import resolve_device
+    from hwdiffnas.generator import default_checkpoint_path
+    from hwdiffnas.generator.model import Generator
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / STORE_FILENAME).write_bytes((nb201_data_dir / STORE_FILENAME).read_bytes())
+    with open_store(data) as store:
+        cells = [c for c in store.cells() if c.is_connected][:40:2]
+        for i, c in enumerate(cells):
+            store.record_measurement("local-cpu", "run", c, median_ms=1.0 + 0.1 * i)
+        assert store.latency_source("local-cpu") == "measured:local-cpu"
+        gen = Generator.load(default_checkpoint_path())
+        device = resolve_device(argparse.Namespace(device="local-cpu", device_table=None), gen, store)
+    assert device.table_source == "measured:local-cpu"
+    point, _, source = device.latencies(cells[:3])
+    assert source == ["measured:local-cpu"] * 3 and point[0] == pytest.approx(1.0)

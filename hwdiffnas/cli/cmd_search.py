@@ -90,12 +90,17 @@ def resolve_device(args: argparse.Namespace, gen: Any, store: Any) -> Any:
         if np.count_nonzero(np.isfinite(lat) & connected) < 0.9 * np.count_nonzero(connected):
             # a measured device (campaign or partial table): measured rows exact, the other cells estimated
             rows = {c: float(v) for c, v in zip(store.cells(), lat) if math.isfinite(v)}
-            return device_from_rows(name, rows, store, row_source=f"measured:{store.latency_source(name)}")
+            src = store.latency_source(name)
+            return device_from_rows(name, rows, store, row_source=src if src.startswith("measured:") else f"measured:{src}")
         fallback = gen.device_rep(name) if name in gen.meta.devices else None
         return device_from_table(name, store.cells(), store.latency(name), store.connected(),
                                  f"table:{store.latency_source(name)}", fallback)
     if name in gen.meta.devices:
         return device_from_checkpoint(name, gen, shipped_latency_estimators())
+    if args.device in reg:
+        from hwdiffnas.cli.hints import no_latency_data
+
+        raise UserError(no_latency_data(reg.get(args.device), store is not None))
     known = sorted(set(gen.meta.devices) | (set(store.latency_devices()) if store is not None else set()))
     raise UserError(f"unknown device {args.device!r}; known: {', '.join(known)} "
                     "(or give measured rows with --device-table FILE.csv)")
