@@ -90,8 +90,9 @@ def resolve_device(args: argparse.Namespace, gen: Any, store: Any) -> Any:
         if np.count_nonzero(np.isfinite(lat) & connected) < 0.9 * np.count_nonzero(connected):
             # a measured device (campaign or partial table): measured rows exact, the other cells estimated
             rows = {c: float(v) for c, v in zip(store.cells(), lat) if math.isfinite(v)}
-            src = store.latency_source(name)
-            return device_from_rows(name, rows, store, row_source=src if src.startswith("measured:") else f"measured:{src}")
+            src = store.latency_source(name)  # campaign rows are already labelled measured:DEVICE
+            src = src if src.startswith("measured:") else f"measured:{src}"
+            return device_from_rows(name, rows, store, row_source=src)
         fallback = gen.device_rep(name) if name in gen.meta.devices else None
         return device_from_table(name, store.cells(), store.latency(name), store.connected(),
                                  f"table:{store.latency_source(name)}", fallback)
