@@ -155,3 +155,39 @@ def test_measured_device_latency_source_has_one_prefix(nb201_data_dir: Path, tmp
     assert device.table_source == "measured:local-cpu"
     point, _, source = device.latencies(cells[:3])
     assert source == ["measured:local-cpu"] * 3 and point[0] == pytest.approx(1.0)
+
+
+# --- train: the output location is checked first -------------------------------------------------------------
+def _no_training(*_a, **_k):
+    raise AssertionError("training started before the output location was checked")
+
+
+def test_train_refuses_an_unwritable_output_before_training(nb201_data_dir: Path, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture) -> None:
+    import hwdiffnas.generator.train as train_module
+
+    monkeypatch.setattr(train_module, "train", _no_training)
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where a folder is needed\n")
+    for out in (blocker / "g.safetensors", tmp_path):
+        rc = main(["train", "--data-dir", str(nb201_data_dir), "--steps", "2", "-o", str(out)])
+        err = capsys.readouterr().err
+        assert rc == 2 and err.startswith("hwdiffnas: error: ") and str(out) in err, err
+    assert not list(tmp_path.glob("*.probe")) and not list(tmp_path.glob(".*.probe"))
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="needs a non-root POSIX user")
+def test_train_refuses_a_read_only_folder(nb201_data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                          capsys: pytest.CaptureFixture) -> None:
+    import hwdiffnas.generator.train as train_module
+
+    monkeypatch.setattr(train_module, "train", _no_training)
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    try:
+        assert main(["train", "--data-dir", str(nb201_data_dir), "-o", str(ro / "g.safetensors")]) == 2
+    finally:
+        ro.chmod(0o755)
+    assert "cannot write checkpoint" in capsys.readouterr().err
