@@ -191,3 +191,70 @@ def test_train_refuses_a_read_only_folder(nb201_data_dir: Path, tmp_path: Path, 
     finally:
         ro.chmod(0o755)
     assert "cannot write checkpoint" in capsys.readouterr().err
+
+
+# --- OpenVINO IR: the file carries its f32 precision ---------------------------------------------------------
+def test_openvino_ir_records_f32_and_plain_compile_runs_f32(tmp_path: Path) -> None:
+    import xml.etree.ElementTree as ET
+
+    import numpy as np
+    import openvino as ov
+    import torch
+
+    from hwdiffnas.deploy import export_cell, prepare_network
+    from hwdiffnas.space import parse_cell
+
+    cell = parse_cell("3,3,2,1,3,4")
+    xml = export_cell(cell, "openvino", tmp_path / "ir", validate_trials=1).path
+    root = ET.parse(xml).getroot()
+    hint = root.find("./rt_info/runtime_options/INFERENCE_PRECISION_HINT")
+    assert hint is not None and hint.get("value") == "f32"
+    layers = root.findall("./layers/layer")
+    unmarked = [layer.get("name") for layer in layers
+                if not any(a.get("name") == "DisablePrecisionConversion" for a in layer.findall("./rt_info/attribute"))]
+    assert layers and not unmarked, f"layers free to run in lower precision: {unmarked[:5]}"
+
+    compiled = ov.Core().compile_model(str(xml), "CPU")  # no properties: what a user of the file does
+    runtime = {op.get_friendly_name(): op.get_rt_info()["runtimePrecision"].astype(str)
+               for op in compiled.get_runtime_model().get_ops()}
+    assert not {n: p for n, p in runtime.items() if p in ("bf16", "f16")}, runtime
+    net, _ = prepare_network(cell, "cifar100", None, 0)
+    x = np.random.RandomState(0).randn(1, 3, 32, 32).astype(np.float32)
+    with torch.no_grad():
+        ref = net(torch.from_numpy(x)).numpy()
+    diff = float(np.abs(compiled(x)[0] - ref).max())
+    assert diff <= 1e-5 * max(1.0, float(np.abs(ref).max())), diff
+
+
+# --- campaign: scratch folders of stopped runs are removed ---------------------------------------------------
+_HOLD = ("import sys, time; from pathlib import Path; from hwdiffnas.workdir import claim_workdir; "
+         "w = claim_workdir(Path(sys.argv[1])); (w.path / 'hwdiffnas-profile-x').mkdir(); "
+         "print(w.path, flush=True); time.sleep(600)")
+
+
+def _holder(parent: Path) -> tuple[subprocess.Popen, Path]:
+    proc = subprocess.Popen([sys.executable, "-c", _HOLD, str(parent)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    return proc, Path(proc.stdout.readline().strip())
+
+
+def test_campaign_removes_scratch_folders_of_stopped_runs(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    scratch = tmp_path / "campaign-tmp"
+    live, live_dir = _holder(scratch)  # a campaign still running: its folder must stay
+    try:
+        killed, killed_dir = _holder(scratch)
+        killed.kill()  # stopped without any clean-up: its folder and its (now free) lock file stay behind
+        killed.wait(30)
+        assert (killed_dir / "hwdiffnas-profile-x").is_dir()
+        legacy = scratch / "hwdiffnas-profile-abc123"  # what a stopped run of an older version left
+        legacy.mkdir()
+        (legacy / "model.onnx").write_bytes(b"\0" * 1024)
+        rc = main(["--data-dir", str(tmp_path), "campaign", "--device", "local-cpu", "--runtime", "torch", "--n", "1",
+                   "--warmup", "1", "--runs", "2", "--no-progress", "--json"])
+        assert rc == 0, capsys.readouterr().err
+        assert json.loads(capsys.readouterr().out)["complete"] == 1
+        assert sorted(scratch.iterdir()) == [live_dir] and (live_dir / "hwdiffnas-profile-x").is_dir()
+        assert not legacy.exists() and not killed_dir.exists()
+    finally:
+        live.kill()
+        live.wait(30)

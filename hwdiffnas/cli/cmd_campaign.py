@@ -56,6 +56,7 @@ def _run(args: argparse.Namespace) -> int:
     from hwdiffnas.devices import get_device
     from hwdiffnas.interfaces import ProfileSettings
     from hwdiffnas.materialize import dataset_spec
+    from hwdiffnas.workdir import claim_workdir
 
     cfg = get_device(args.device)
     m = cfg.measure
@@ -93,16 +94,16 @@ def _run(args: argparse.Namespace) -> int:
                 for r in rows:
                     print(f"{r['proxy']:>14.6g}  {r['arch_str']}")
             return 0
-        workdir = store.path.parent / "campaign-tmp"
-        workdir.mkdir(parents=True, exist_ok=True)
-        if remote is not None:
-            measure = remote_measurer(spec, remote, workdir)
-        else:
-            measure = local_measurer(spec, workdir)
+        scratch = claim_workdir(store.path.parent / "campaign-tmp")  # also removes what stopped runs left there
         try:
+            if remote is not None:
+                measure = remote_measurer(spec, remote, scratch.path)
+            else:
+                measure = local_measurer(spec, scratch.path)
             report = run_campaign(spec, store, cells, measure, progress=not args.no_progress,
                                   host=remote.description if remote else "")
         finally:
+            scratch.release()
             if remote is not None:
                 remote.close()
         out = report.to_dict()
