@@ -258,3 +258,81 @@ def test_campaign_removes_scratch_folders_of_stopped_runs(tmp_path: Path, capsys
     finally:
         live.kill()
         live.wait(30)
+
+
+# --- smaller things: where files went, what --help lists, -o FILE, constant networks, noisy timings ----------
+def test_search_says_where_export_wrote(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "picked"
+    assert main(["search", "--device", "pixel3", "--budget", "10ms", "--samples", "60", "--top", "2",
+                 "--data-dir", str(tmp_path / "none"), "--export", str(out)]) == 0
+    text = capsys.readouterr().out
+    files = sorted(out.glob("*.onnx"))
+    assert files and f"to {out}" in text and all(str(f) in text for f in files)
+
+
+def test_help_lists_every_installed_exporter_and_profiler(capsys: pytest.CaptureFixture) -> None:
+    from hwdiffnas.plugins import exporter_names, profiler_names
+
+    for argv, names in ((["export", "--help"], exporter_names()), (["profile", "--help"], profiler_names())):
+        with pytest.raises(SystemExit):
+            main(argv)
+        text = " ".join(capsys.readouterr().out.split()).replace("- ", "-")  # undo argparse's line wrapping
+        assert "tflite" in names or argv[0] == "profile"
+        assert [n for n in names if n not in text] == [], argv
+
+
+def test_export_to_a_file_name(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["export", "--arch", "3,3,1,0,3,4", "--format", "onnx", "-o", str(tmp_path / "out" / "model.onnx"),
+                 "--trials", "1", "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert (tmp_path / "out" / "model.onnx").is_file() and res["path"] == str(tmp_path / "out" / "model.onnx")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["model.onnx"]
+    assert main(["export", "--arch", "3,3,1,0,3,4", "--format", "openvino", "-o", str(tmp_path / "ov" / "net.xml"),
+                 "--trials", "1"]) == 0
+    assert sorted(p.name for p in (tmp_path / "ov").iterdir()) == ["net.bin", "net.xml"]
+    assert main(["export", "--arch", "3,3,1,0,3,4", "--format", "openvino", "-o", str(tmp_path / "bad" / "m.onnx"),
+                 "--trials", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "format openvino writes a .xml file; name it m.xml or give a folder" in err
+    assert not (tmp_path / "bad" / "m.onnx").exists() and not list((tmp_path / "bad").glob("*"))
+
+
+def test_constant_network_is_flagged(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["export", "--arch", ALL_NONE, "--format", "onnx", "-o", str(tmp_path), "--trials", "1",
+                 "--json"]) == 0
+    cap = capsys.readouterr()
+    assert "warning:" in cap.err and "constant network" in cap.err
+    assert any("constant network" in w for w in json.loads(cap.out)["warnings"])
+    assert main(["profile", "--arch", ALL_NONE, "--runtime", "torch", "--warmup", "1", "--runs", "3",
+                 "--pin-cpus", "none"]) == 0
+    assert "constant network" in capsys.readouterr().err
+    assert main(["export", "--arch", "3,3,1,0,3,4", "--format", "onnx", "-o", str(tmp_path / "c"), "--trials",
+                 "1"]) == 0
+    assert "warning" not in capsys.readouterr().err
+
+
+def test_noisy_profile_is_flagged(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    from hwdiffnas.cli import cmd_profile
+    from hwdiffnas.interfaces import LatencyStats
+
+    samples = {"steady": [1.0, 1.01, 0.99, 1.0, 1.02], "noisy": [1.0, 1.0, 1.0, 5.0, 0.5]}
+    for kind, xs in samples.items():
+        stats = LatencyStats.from_samples(xs, warmup=1, threads=1, runtime="torch", runtime_version="x", host="h")
+        monkeypatch.setattr(cmd_profile, "measure", lambda *_a, s=stats: s)
+        assert main(["profile", "--arch", "3,3,1,0,3,4", "--runtime", "torch", "--json"]) == 0
+        cap = capsys.readouterr()
+        warnings = json.loads(cap.out)["warnings"]
+        if kind == "steady":
+            assert stats.cv < 0.1 and warnings == [] and "warning" not in cap.err
+        else:
+            assert stats.cv > 0.1 and "vary a lot" in cap.err and "--pin-cpus" in cap.err and "--runs" in cap.err
+            assert len(warnings) == 1 and f"cv {100 * stats.cv:.0f}%" in warnings[0]
+
+
+def test_campaign_dry_run_needs_no_remote(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    for device in ("pixel-nnapi", "edgegpu"):  # measured over adb / through an agent
+        assert main(["--data-dir", str(tmp_path), "campaign", "--device", device, "--n", "4", "--dry-run",
+                     "--json"]) == 0
+        assert len(json.loads(capsys.readouterr().out)["cells"]) == 4
+    assert main(["--data-dir", str(tmp_path), "campaign", "--device", "pixel-nnapi", "--n", "4"]) == 2
+    assert "give --remote" in capsys.readouterr().err

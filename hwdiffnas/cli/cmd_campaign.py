@@ -35,7 +35,8 @@ def register(subparsers: argparse._SubParsersAction, parents: list[argparse.Argu
                         "robust on a host shared with other work)")
     p.add_argument("--table-out", metavar="FILE.csv",
                    help="afterwards, write arch_str,latency_ms of every measured cell (for search --device-table)")
-    p.add_argument("--dry-run", action="store_true", help="print the planned cells and their proxy values only")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the planned cells and their proxy values only (no --remote needed)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(handler=_run)
 
@@ -60,7 +61,9 @@ def _run(args: argparse.Namespace) -> int:
 
     cfg = get_device(args.device)
     m = cfg.measure
-    route = measurement_route(cfg, args.remote)
+    # a dry run only plans the cells: it needs no way to reach the device (but a table-only one is refused)
+    plan_only = args.dry_run and not args.remote and cfg.measure.route not in ("local", "table-only")
+    route = "plan" if plan_only else measurement_route(cfg, args.remote)
     runtime = args.runtime or m.runtime
     if not runtime:
         raise UserError(f"device {cfg.name!r} names no runtime; give --runtime")

@@ -224,6 +224,11 @@ def run(args: argparse.Namespace) -> int:
     if any(r["may_exceed_budget"] for r in out["results"]):
         print(f"* estimated latency that may exceed the budget (its upper bound at --risk {args.risk:g} exceeds it or "
               "cannot be certified): measure before use")
+    exported = [r["export_path"] for r in out["results"] if "export_path" in r]
+    if exported:
+        print(f"exported {len(exported)} cell(s) as ONNX to {args.export}:")
+        for path in exported:
+            print(f"  {path}")
     for n in report.notes:
         print(f"note: {n}", file=sys.stderr)
     print(f"{report.seconds:.1f} s", file=sys.stderr)
