@@ -128,6 +128,15 @@ def test_search_on_a_listed_device_without_data_says_how_to_get_it(with_store: b
     assert ("in the benchmark store" in err) == with_store
 
 
+def test_oracle_on_a_listed_device_without_data_names_its_source(nb201_data_dir: Path,
+                                                                 capsys: pytest.CaptureFixture) -> None:
+    assert main(["oracle", "--device", "edgegpu", "--budget", "5ms", "--data-dir", str(nb201_data_dir)]) == 2
+    err = capsys.readouterr().err
+    assert "--trust-pickle" in err and "HW-NAS-Bench-v1_0.pickle" in err and "../shared/data/nb201" not in err
+    assert main(["oracle", "--device", "local-cpu", "--budget", "5ms", "--data-dir", str(nb201_data_dir)]) == 2
+    assert "hwdiffnas campaign --device local-cpu" in capsys.readouterr().err
+
+
 def test_search_on_an_unmeasured_host_device_says_to_measure_it(tmp_path: Path,
                                                                capsys: pytest.CaptureFixture) -> None:
     assert main(["search", "--device", "local-cpu", "--budget", "1ms", "--data-dir", str(tmp_path)]) == 2

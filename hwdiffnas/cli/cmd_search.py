@@ -99,7 +99,7 @@ def resolve_device(args: argparse.Namespace, gen: Any, store: Any) -> Any:
     if name in gen.meta.devices:
         return device_from_checkpoint(name, gen, shipped_latency_estimators())
     if args.device in reg:
-        from hwdiffnas.cli.hints import no_latency_data
+        from hwdiffnas.datahints import no_latency_data
 
         raise UserError(no_latency_data(reg.get(args.device), store is not None))
     known = sorted(set(gen.meta.devices) | (set(store.latency_devices()) if store is not None else set()))
