@@ -207,7 +207,8 @@ def _publish(exported: ExportedModel, out_dir: Path, file_name: str | None = Non
     """Move the validated files into ``out_dir`` (the loadable file last); undo on failure."""
     if file_name is not None and Path(file_name).suffix != exported.path.suffix:
         raise UserError(f"{out_dir / file_name}: format {exported.format} writes a {exported.path.suffix} file; "
-                        f"name it {Path(file_name).stem}{exported.path.suffix} or give a folder")
+                        f"name it {Path(file_name).stem}{exported.path.suffix}, or give a folder (one that exists, "
+                        "or a path ending in '/')")
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

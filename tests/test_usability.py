@@ -302,8 +302,11 @@ def test_export_to_a_file_name(tmp_path: Path, capsys: pytest.CaptureFixture) ->
     assert main(["export", "--arch", "3,3,1,0,3,4", "--format", "openvino", "-o", str(tmp_path / "bad" / "m.onnx"),
                  "--trials", "1"]) == 2
     err = capsys.readouterr().err
-    assert "format openvino writes a .xml file; name it m.xml or give a folder" in err
+    assert "format openvino writes a .xml file; name it m.xml, or give a folder" in err
     assert not (tmp_path / "bad" / "m.onnx").exists() and not list((tmp_path / "bad").glob("*"))
+    assert main(["export", "--arch", "3,3,1,0,3,4", "--format", "onnx", "-o", str(tmp_path / "run.v2") + "/",
+                 "--trials", "1"]) == 0  # a folder whose name has a dot
+    assert len(list((tmp_path / "run.v2").glob("nb201-*.onnx"))) == 1
 
 
 def test_constant_network_is_flagged(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
