@@ -434,8 +434,11 @@ class Store:
             raise UserError(f"unknown device {device!r}; known: {', '.join(known)} "
                             "(or give a table with --device-table FILE.csv)")
         which = f" in setting {setting!r}" if setting else ""
+        from hwdiffnas.datahints import data_source_hint
+
+        hint = data_source_hint(reg.get(device), metric)
         raise UserError(f"no {metric} data for device {device!r}{which} in the store {self.path}; devices with "
-                        f"{metric} data: {', '.join(self.devices(metric)) or 'none'}. Import it: {IMPORT_HINT}")
+                        f"{metric} data: {', '.join(self.devices(metric)) or 'none'}. {hint[0].upper()}{hint[1:]}")
 
     def latency(self, device: str, setting: str | None = None) -> np.ndarray:
         """(15625,) latency in ms of ``device``, NB201 index order, NaN where missing.
@@ -482,6 +485,9 @@ class Store:
     def put_accuracy(self, cur: sqlite3.Cursor, dataset: str, column: str, source: str, source_column: str,
                      file: str, keys: Sequence[int], values: Sequence[float]) -> int:
         """Replace one accuracy series (inside a transaction)."""
+        # the rows go explicitly: the importer turns foreign keys (and so ON DELETE CASCADE) off for speed
+        cur.execute("DELETE FROM accuracy WHERE series_id IN (SELECT series_id FROM accuracy_series "
+                    "WHERE dataset = ? AND column_name = ?)", (dataset, column))
         cur.execute("DELETE FROM accuracy_series WHERE dataset = ? AND column_name = ?", (dataset, column))
         cur.execute("INSERT INTO accuracy_series (dataset, column_name, source, source_column, file, n, imported_at)"
                     " VALUES (?,?,?,?,?,?,?)", (dataset, column, source, source_column, file, len(keys), now_iso()))
@@ -493,6 +499,8 @@ class Store:
     def put_hw(self, cur: sqlite3.Cursor, device: str, source: str, column: str, setting: str, metric: str,
                file: str, keys: Sequence[int], values: Sequence[float]) -> int:
         """Replace one latency/energy series (inside a transaction)."""
+        cur.execute("DELETE FROM hw_value WHERE series_id IN (SELECT series_id FROM hw_series WHERE source = ? "
+                    "AND column_name = ? AND setting = ? AND metric = ?)", (source, column, setting, metric))
         cur.execute("DELETE FROM hw_series WHERE source = ? AND column_name = ? AND setting = ? AND metric = ?",
                     (source, column, setting, metric))
         unit = "ms" if metric == "latency" else "mJ"
@@ -503,6 +511,13 @@ class Store:
         cur.executemany("INSERT INTO hw_value (series_id, cell_key, value) VALUES (?,?,?)",
                         _rows_in_key_order(sid, keys, values))
         return len(keys)
+
+    def drop_orphan_values(self, cur: sqlite3.Cursor) -> int:
+        """Delete value rows whose series is gone (left by imports that ran without ON DELETE CASCADE)."""
+        n = 0
+        for values, series in (("accuracy", "accuracy_series"), ("hw_value", "hw_series")):
+            n += cur.execute(f"DELETE FROM {values} WHERE series_id NOT IN (SELECT series_id FROM {series})").rowcount
+        return n
 
     def put_index(self, cur: sqlite3.Cursor, rows: Iterable[tuple[int, int, int]]) -> None:
         """Set (nb201_idx, iso_rep_idx) for cells given as (cell_key, idx, iso_rep_idx) (inside a transaction)."""

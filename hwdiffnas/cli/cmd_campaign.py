@@ -35,7 +35,8 @@ def register(subparsers: argparse._SubParsersAction, parents: list[argparse.Argu
                         "robust on a host shared with other work)")
     p.add_argument("--table-out", metavar="FILE.csv",
                    help="afterwards, write arch_str,latency_ms of every measured cell (for search --device-table)")
-    p.add_argument("--dry-run", action="store_true", help="print the planned cells and their proxy values only")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the planned cells and their proxy values only (no --remote needed)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(handler=_run)
 
@@ -56,10 +57,13 @@ def _run(args: argparse.Namespace) -> int:
     from hwdiffnas.devices import get_device
     from hwdiffnas.interfaces import ProfileSettings
     from hwdiffnas.materialize import dataset_spec
+    from hwdiffnas.workdir import claim_workdir
 
     cfg = get_device(args.device)
     m = cfg.measure
-    route = measurement_route(cfg, args.remote)
+    # a dry run only plans the cells: it needs no way to reach the device (but a table-only one is refused)
+    plan_only = args.dry_run and not args.remote and cfg.measure.route not in ("local", "table-only")
+    route = "plan" if plan_only else measurement_route(cfg, args.remote)
     runtime = args.runtime or m.runtime
     if not runtime:
         raise UserError(f"device {cfg.name!r} names no runtime; give --runtime")
@@ -93,16 +97,16 @@ def _run(args: argparse.Namespace) -> int:
                 for r in rows:
                     print(f"{r['proxy']:>14.6g}  {r['arch_str']}")
             return 0
-        workdir = store.path.parent / "campaign-tmp"
-        workdir.mkdir(parents=True, exist_ok=True)
-        if remote is not None:
-            measure = remote_measurer(spec, remote, workdir)
-        else:
-            measure = local_measurer(spec, workdir)
+        scratch = claim_workdir(store.path.parent / "campaign-tmp")  # also removes what stopped runs left there
         try:
+            if remote is not None:
+                measure = remote_measurer(spec, remote, scratch.path)
+            else:
+                measure = local_measurer(spec, scratch.path)
             report = run_campaign(spec, store, cells, measure, progress=not args.no_progress,
                                   host=remote.description if remote else "")
         finally:
+            scratch.release()
             if remote is not None:
                 remote.close()
         out = report.to_dict()

@@ -90,12 +90,18 @@ def resolve_device(args: argparse.Namespace, gen: Any, store: Any) -> Any:
         if np.count_nonzero(np.isfinite(lat) & connected) < 0.9 * np.count_nonzero(connected):
             # a measured device (campaign or partial table): measured rows exact, the other cells estimated
             rows = {c: float(v) for c, v in zip(store.cells(), lat) if math.isfinite(v)}
-            return device_from_rows(name, rows, store, row_source=f"measured:{store.latency_source(name)}")
+            src = store.latency_source(name)  # campaign rows are already labelled measured:DEVICE
+            src = src if src.startswith("measured:") else f"measured:{src}"
+            return device_from_rows(name, rows, store, row_source=src)
         fallback = gen.device_rep(name) if name in gen.meta.devices else None
         return device_from_table(name, store.cells(), store.latency(name), store.connected(),
                                  f"table:{store.latency_source(name)}", fallback)
     if name in gen.meta.devices:
         return device_from_checkpoint(name, gen, shipped_latency_estimators())
+    if args.device in reg:
+        from hwdiffnas.datahints import no_latency_data
+
+        raise UserError(no_latency_data(reg.get(args.device), store is not None))
     known = sorted(set(gen.meta.devices) | (set(store.latency_devices()) if store is not None else set()))
     raise UserError(f"unknown device {args.device!r}; known: {', '.join(known)} "
                     "(or give measured rows with --device-table FILE.csv)")
@@ -218,6 +224,11 @@ def run(args: argparse.Namespace) -> int:
     if any(r["may_exceed_budget"] for r in out["results"]):
         print(f"* estimated latency that may exceed the budget (its upper bound at --risk {args.risk:g} exceeds it or "
               "cannot be certified): measure before use")
+    exported = [r["export_path"] for r in out["results"] if "export_path" in r]
+    if exported:
+        print(f"exported {len(exported)} cell(s) as ONNX to {args.export}:")
+        for path in exported:
+            print(f"  {path}")
     for n in report.notes:
         print(f"note: {n}", file=sys.stderr)
     print(f"{report.seconds:.1f} s", file=sys.stderr)
