@@ -58,6 +58,8 @@ def _run(args: argparse.Namespace) -> int:
     from hwdiffnas.materialize import dataset_spec
 
     cfg = get_device(args.device)
+    if args.table_out:
+        _check_writable_file(args.table_out, "--table-out")
     m = cfg.measure
     route = measurement_route(cfg, args.remote)
     runtime = args.runtime or m.runtime
@@ -134,6 +136,21 @@ def _run(args: argparse.Namespace) -> int:
             print(f"wrote {e['table']}: {e['measured_cells']} measured cells + estimates{extra}; "
                   f"use --device {e['table']}")
     return 0 if out["failed"] == 0 else 1
+
+
+def _check_writable_file(name: str, option: str) -> None:
+    """Refuse, before any measuring, an output file that could not be written afterwards."""
+    import os
+    from pathlib import Path
+
+    path = Path(name).expanduser()
+    folder = path.parent
+    if path.is_dir():
+        raise UserError(f"{option} {name} is a folder; give a file name, e.g. {path / 'table.csv'}")
+    if not folder.is_dir():
+        raise UserError(f"{option} {name}: folder {folder} does not exist; create it first")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise UserError(f"{option} {name}: no permission to write there")
 
 
 def _store(args: argparse.Namespace, need_index: bool) -> Any:
