@@ -164,9 +164,11 @@ def local_measurer(spec: CampaignSpec, workdir: Path) -> Measure:
     from hwdiffnas.deploy import profile_cell
     from hwdiffnas.plugins import get_profiler
 
-    ok, why = get_profiler(spec.runtime).available()
+    prof = get_profiler(spec.runtime)
+    ok, why = prof.available()
     if not ok:
         raise UserError(f"runtime {spec.runtime!r} is not usable here: {why}")
+    _check_precision(spec, prof.precisions, "here")
 
     def measure(cell: Cell) -> LatencyStats:
         return profile_cell(cell, spec.runtime, spec.settings, dataset=spec.dataset, workdir=workdir)
@@ -174,11 +176,22 @@ def local_measurer(spec: CampaignSpec, workdir: Path) -> Measure:
     return measure
 
 
+def _check_precision(spec: CampaignSpec, supported: Sequence[str] | None, where: str) -> None:
+    """Refuse a campaign whose precision its runtime does not time (its results would be mislabelled)."""
+    if supported is not None and spec.settings.precision not in supported:
+        raise UserError(f"device {spec.device!r} is measured at precision {spec.settings.precision!r}, but runtime "
+                        f"{spec.runtime!r} {where} times {', '.join(supported)} only; pick a runtime that times "
+                        f"{spec.settings.precision} (--runtime) or another device")
+
+
 def remote_measurer(spec: CampaignSpec, remote: RemoteProfiler, workdir: Path) -> Measure:
     """Export each cell here (checked against torch on one input) and time it on the remote."""
     from hwdiffnas.deploy import export_cell
 
     fmt = remote.model_format(spec.runtime)
+    precisions = getattr(remote, "precisions", None)
+    if precisions is not None:
+        _check_precision(spec, precisions(spec.runtime), f"on {remote.description}")
 
     def measure(cell: Cell) -> LatencyStats:
         with tempfile.TemporaryDirectory(dir=workdir) as d:

@@ -346,6 +346,9 @@ def create_app(config: AgentConfig) -> Any:
             }
             if settings["precision"] not in ("fp32", "fp16", "int8"):
                 raise ModelRejected(f"precision {settings['precision']!r} not one of fp32, fp16, int8", status=400)
+            if settings["precision"] not in info.get("precisions", ("fp32",)):
+                raise ModelRejected(f"runtime {runtime!r} on this agent times {', '.join(info.get('precisions', ()))}"
+                                    f" only, not precision {settings['precision']!r}", status=400)
             if agent.waiting >= config.max_queue:
                 await drain(request, config.max_upload_bytes)
                 return error(503, f"queue full ({config.max_queue} jobs waiting); retry later", **{"Retry-After": "5"})

@@ -34,7 +34,7 @@ def runtimes_info() -> dict[str, dict[str, Any]]:
             ok, why = prof.available()
             version = prof.version() if ok else ""
             out[name] = {"available": bool(ok), "version": version, "model_format": prof.model_format,
-                         "reason": why}
+                         "precisions": list(prof.precisions), "reason": why}
         except Exception as exc:  # a broken plug-in must not take the health report down
             out[name] = {"available": False, "version": "", "model_format": "", "reason": str(exc)}
     return out
