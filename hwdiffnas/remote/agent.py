@@ -168,6 +168,7 @@ class Agent:
         self.worker = WorkerProcess(config.workdir, config.job_memory_mb)
         self.lock = asyncio.Lock()
         self.waiting = 0
+        self.receiving = 0  # uploads being streamed to disk (at most max_queue + 1 at once)
         self.running: str | None = None
         self.closing = False
         self.runtimes: dict[str, dict[str, Any]] = {}
@@ -324,13 +325,17 @@ def create_app(config: AgentConfig) -> Any:
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
             return
-        total = 0
-        try:
+
+        async def read() -> None:
+            total = 0
             async for chunk in request.stream():
                 total += len(chunk)
                 if total > limit:
                     return
-        except ClientDisconnect:
+
+        try:
+            await asyncio.wait_for(read(), config.upload_timeout_s)
+        except (ClientDisconnect, asyncio.TimeoutError, TimeoutError):
             return
 
     async def profile(request: Request) -> JSONResponse:
@@ -368,9 +373,10 @@ def create_app(config: AgentConfig) -> Any:
             if settings["precision"] not in info.get("precisions", ("fp32",)):
                 raise ModelRejected(f"runtime {runtime!r} on this agent times {', '.join(info.get('precisions', ()))}"
                                     f" only, not precision {settings['precision']!r}", status=400)
-            if agent.waiting >= config.max_queue:
+            if agent.waiting >= config.max_queue or agent.receiving > config.max_queue:
                 await drain(request, config.max_upload_bytes)
-                return error(503, f"queue full ({config.max_queue} jobs waiting); retry later", **{"Retry-After": "5"})
+                return error(503, f"queue full ({config.max_queue} jobs waiting or uploading); retry later",
+                             **{"Retry-After": "5"})
             check_length(request, config.max_upload_bytes)
         except ModelRejected as exc:
             await drain(request, config.max_upload_bytes)
@@ -379,8 +385,12 @@ def create_app(config: AgentConfig) -> Any:
         job_dir.mkdir(mode=0o700)
         try:
             path = safe_child(job_dir, name)
+            agent.receiving += 1
             try:
-                await receive(request, path, config.max_upload_bytes)
+                try:
+                    await receive(request, path, config.max_upload_bytes)
+                finally:
+                    agent.receiving -= 1
                 async with agent.upload_gate:
                     check = await asyncio.get_running_loop().run_in_executor(
                         agent.validator, validate_file, path, fmt, config.max_upload_bytes)
