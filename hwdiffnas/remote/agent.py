@@ -395,7 +395,7 @@ def create_app(config: AgentConfig) -> Any:
                     check = await asyncio.get_running_loop().run_in_executor(
                         agent.validator, validate_file, path, fmt, config.max_upload_bytes)
             except ModelRejected as exc:
-                return error(exc.status, str(exc), **({"Connection": "close"} if exc.status in (408, 413) else {}))
+                return error(exc.status, str(exc), **({"Connection": "close"} if exc.status == 408 else {}))
             except ClientDisconnect:
                 return error(400, "client disconnected during upload")
             try:
