@@ -41,9 +41,9 @@ from hwdiffnas import __version__
 from hwdiffnas.datadir import IMPORT_HINT, STORE_FILENAME, resolve_data_dir
 from hwdiffnas.errors import UserError
 from hwdiffnas.space import NUM_CELLS, NUM_EDGES, OPS, Cell, all_cells
+from hwdiffnas.storefile import open_connection, readonly_error
 
 SCHEMA_VERSION = 1
-BUSY_TIMEOUT_S = 60.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -157,6 +157,15 @@ def _rows_in_key_order(series_id: int, keys: Sequence[int], values: Sequence[flo
     return zip(itertools.repeat(series_id), k[order].tolist(), np.asarray(values, dtype=np.float64)[order].tolist())
 
 
+def _json_dict(text: str) -> dict[str, Any]:
+    """A stored JSON object column; an unreadable value (hand-edited, damaged) reads as ``{}``."""
+    try:
+        value = json.loads(text)
+    except (TypeError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
 def now_iso() -> str:
     """UTC time stamp, ISO 8601, seconds."""
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -205,33 +214,28 @@ class Store:
         self.path = Path(path)
         if not create and not self.path.is_file():
             raise UserError(f"no benchmark store at {self.path}; import the data first: {IMPORT_HINT}")
-        try:
-            self.conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_S, isolation_level=None,
-                                        check_same_thread=False)
-        except sqlite3.Error as exc:
-            raise UserError(f"cannot open benchmark store {self.path}: {exc}") from exc
-        try:
-            self.conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-            self.conn.execute("PRAGMA foreign_keys = ON")
-            mode = self.conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        except sqlite3.DatabaseError as exc:
-            self.conn.close()
-            raise UserError(f"{self.path} is not a readable SQLite store ({exc}); move it away and import again: "
-                            f"{IMPORT_HINT}") from exc
-        if str(mode).lower() != "wal":  # pragma: no cover - e.g. a network file system
-            raise UserError(f"benchmark store {self.path}: cannot enable WAL journal (got {mode})")
-        self.conn.execute("PRAGMA synchronous = NORMAL")
+        self.conn, self.readonly = open_connection(self.path, create)
         self._key_to_idx: np.ndarray | None = None
         self._cells: tuple[np.ndarray, list[Cell]] | None = None
-        if create:
-            self._create()
-        else:
-            version = self.meta("schema_version")
-            if version is None:
-                raise UserError(f"{self.path} is not a hwdiffnas store (no schema); import again: {IMPORT_HINT}")
-            if int(version) != SCHEMA_VERSION:
-                raise UserError(f"{self.path} has store schema {version}, this hwdiffnas reads {SCHEMA_VERSION}; "
-                                f"re-import into a fresh data directory: {IMPORT_HINT}")
+        try:
+            self._check_version(missing_ok=create)
+            if create:
+                self._create()
+        except BaseException:
+            self.conn.close()
+            raise
+
+    def _check_version(self, missing_ok: bool) -> None:
+        """Refuse a store of another schema version (reads and writes alike)."""
+        version = self.meta("schema_version")
+        if version is None:
+            if missing_ok:
+                return
+            raise UserError(f"{self.path} is not a hwdiffnas store (no schema); import again: {IMPORT_HINT}")
+        if version != str(SCHEMA_VERSION):
+            raise UserError(f"{self.path} has store schema {version}, this hwdiffnas reads and writes schema "
+                            f"{SCHEMA_VERSION}; use a matching hwdiffnas, or import into another data directory "
+                            f"with --data-dir DIR: {IMPORT_HINT}")
 
     # --- lifecycle -----------------------------------------------------------------------------------
     @classmethod
@@ -267,6 +271,8 @@ class Store:
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Cursor]:
         """A write transaction (``BEGIN IMMEDIATE``): committed on success, rolled back on any exception."""
+        if self.readonly:
+            raise readonly_error(self.path)
         cur = self.conn.cursor()
         cur.execute("BEGIN IMMEDIATE")
         try:
@@ -595,7 +601,7 @@ class Store:
         out = []
         for r in self.conn.execute(sql + " ORDER BY id", args):
             out.append(Measurement(r[0], r[1], cell_from_key(r[2]), r[3], r[4], r[5], r[6], r[7], r[8],
-                                   json.loads(r[9]), json.loads(r[10]), r[11]))
+                                   _json_dict(r[9]), _json_dict(r[10]), r[11]))
         return out
 
     def measured_latency(self, device: str) -> np.ndarray:

@@ -60,6 +60,8 @@ def _run(args: argparse.Namespace) -> int:
     from hwdiffnas.workdir import claim_workdir
 
     cfg = get_device(args.device)
+    if args.table_out:
+        _check_writable_file(args.table_out, "--table-out")
     m = cfg.measure
     # a dry run only plans the cells: it needs no way to reach the device (but a table-only one is refused)
     plan_only = args.dry_run and not args.remote and cfg.measure.route not in ("local", "table-only")
@@ -138,6 +140,21 @@ def _run(args: argparse.Namespace) -> int:
             print(f"wrote {e['table']}: {e['measured_cells']} measured cells + estimates{extra}; "
                   f"use --device {e['table']}")
     return 0 if out["failed"] == 0 else 1
+
+
+def _check_writable_file(name: str, option: str) -> None:
+    """Refuse, before any measuring, an output file that could not be written afterwards."""
+    import os
+    from pathlib import Path
+
+    path = Path(name).expanduser()
+    folder = path.parent
+    if path.is_dir():
+        raise UserError(f"{option} {name} is a folder; give a file name, e.g. {path / 'table.csv'}")
+    if not folder.is_dir():
+        raise UserError(f"{option} {name}: folder {folder} does not exist; create it first")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise UserError(f"{option} {name}: no permission to write there")
 
 
 def _store(args: argparse.Namespace, need_index: bool) -> Any:
