@@ -4,7 +4,8 @@ A campaign is named by ``(device, run_id)``. Its cell list is a pure function of
 so running the same command again after a crash re-derives the same cells, skips those with an ``ok`` row
 in the store and measures the rest; failed cells are tried again. Each result is written in its own
 transaction as soon as it is measured, and the store's ``UNIQUE(device, run_id, cell)`` makes a repeated
-write replace rather than duplicate.
+write replace rather than duplicate. One process at a time runs a campaign on a store: a second identical
+one is refused, naming the first (a lock file that the system releases when its holder exits).
 
 Cells are picked by stratifying a *proxy* of latency: ``flops`` (multiply-accumulates of the network, exact
 and cheap) or the latency table of a device already in the store. Candidates are connected cells, one per
@@ -18,7 +19,8 @@ import math
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -162,9 +164,11 @@ def local_measurer(spec: CampaignSpec, workdir: Path) -> Measure:
     from hwdiffnas.deploy import profile_cell
     from hwdiffnas.plugins import get_profiler
 
-    ok, why = get_profiler(spec.runtime).available()
+    prof = get_profiler(spec.runtime)
+    ok, why = prof.available()
     if not ok:
         raise UserError(f"runtime {spec.runtime!r} is not usable here: {why}")
+    _check_precision(spec, prof.precisions, "here")
 
     def measure(cell: Cell) -> LatencyStats:
         return profile_cell(cell, spec.runtime, spec.settings, dataset=spec.dataset, workdir=workdir)
@@ -172,11 +176,22 @@ def local_measurer(spec: CampaignSpec, workdir: Path) -> Measure:
     return measure
 
 
+def _check_precision(spec: CampaignSpec, supported: Sequence[str] | None, where: str) -> None:
+    """Refuse a campaign whose precision its runtime does not time (its results would be mislabelled)."""
+    if supported is not None and spec.settings.precision not in supported:
+        raise UserError(f"device {spec.device!r} is measured at precision {spec.settings.precision!r}, but runtime "
+                        f"{spec.runtime!r} {where} times {', '.join(supported)} only; pick a runtime that times "
+                        f"{spec.settings.precision} (--runtime) or another device")
+
+
 def remote_measurer(spec: CampaignSpec, remote: RemoteProfiler, workdir: Path) -> Measure:
     """Export each cell here (checked against torch on one input) and time it on the remote."""
     from hwdiffnas.deploy import export_cell
 
     fmt = remote.model_format(spec.runtime)
+    precisions = getattr(remote, "precisions", None)
+    if precisions is not None:
+        _check_precision(spec, precisions(spec.runtime), f"on {remote.description}")
 
     def measure(cell: Cell) -> LatencyStats:
         with tempfile.TemporaryDirectory(dir=workdir) as d:
@@ -210,9 +225,54 @@ class CampaignReport:
                 "failures": [{"arch_str": a, "error": e} for a, e in self.failures]}
 
 
+@contextmanager
+def campaign_lock(store_path: Path, device: str, run_id: str) -> Iterator[None]:
+    """Hold the lock of campaign (device, run id) on the store at ``store_path``, or refuse.
+
+    The lock is an exclusive ``flock`` on a small file beside the store (``locks/campaign-<hash>.lock``), so it
+    is released when its holder exits, even by SIGKILL; the file names the holder for the refusal message.
+    """
+    import fcntl
+    import hashlib
+    import json
+    import os
+    import socket
+
+    key = hashlib.sha256(json.dumps([str(store_path.resolve()), device, run_id]).encode()).hexdigest()[:16]
+    path = store_path.parent / "locks" / f"campaign-{key}.lock"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise UserError(f"cannot create the campaign lock {path}: {exc.strerror}") from exc
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip() or "another process"
+            raise UserError(f"campaign {run_id!r} on {device!r} is already running on the store {store_path} "
+                            f"({holder}); wait for it to finish (running the same command later resumes it), or "
+                            "give another --run-id") from None
+        note = f"pid {os.getpid()} on {socket.gethostname()}, started {time.strftime('%Y-%m-%d %H:%M:%S %Z')}"
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, note.encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def run_campaign(spec: CampaignSpec, store: Store, cells: Sequence[Cell], measure: Measure,
                  progress: bool = True, host: str = "") -> CampaignReport:
-    """Measure every cell of ``cells`` without an ``ok`` row in (device, run id); one transaction per cell."""
+    """Measure every cell of ``cells`` without an ``ok`` row in (device, run id); one transaction per cell.
+
+    Only one process at a time runs a given campaign on a store (`campaign_lock`); a second one is refused.
+    """
+    with campaign_lock(store.path, spec.device, spec.resolved_run_id()):
+        return _run_campaign(spec, store, cells, measure, progress, host)
+
+
+def _run_campaign(spec: CampaignSpec, store: Store, cells: Sequence[Cell], measure: Measure, progress: bool,
+                  host: str) -> CampaignReport:
     run_id = spec.resolved_run_id()
     done = {m.cell for m in store.measured(spec.device, run_id, status="ok")}
     todo = [c for c in cells if c not in done]

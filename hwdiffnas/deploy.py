@@ -195,8 +195,20 @@ def _staging_root(out_dir: Path) -> Path:
     return probe
 
 
-def _publish(exported: ExportedModel, out_dir: Path) -> ExportedModel:
+def _published_name(exported: ExportedModel, path: Path, file_name: str | None) -> str:
+    """The name ``path`` (one of the export's files) gets: the exporter's, or ``file_name``'s stem in front."""
+    if file_name is None:
+        return path.name
+    stem = exported.metadata.file_stem
+    return Path(file_name).stem + path.name[len(stem):] if path.name.startswith(stem) else path.name
+
+
+def _publish(exported: ExportedModel, out_dir: Path, file_name: str | None = None) -> ExportedModel:
     """Move the validated files into ``out_dir`` (the loadable file last); undo on failure."""
+    if file_name is not None and Path(file_name).suffix != exported.path.suffix:
+        raise UserError(f"{out_dir / file_name}: format {exported.format} writes a {exported.path.suffix} file; "
+                        f"name it {Path(file_name).stem}{exported.path.suffix}, or give a folder (one that exists, "
+                        "or a path ending in '/')")
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -205,20 +217,25 @@ def _publish(exported: ExportedModel, out_dir: Path) -> ExportedModel:
     moved: list[Path] = []
     try:
         for src in order:
-            dst = out_dir / src.name
+            dst = out_dir / _published_name(exported, src, file_name)
             os.replace(src, dst)
             moved.append(dst)
     except OSError as exc:
         for p in moved:
             p.unlink(missing_ok=True)
         raise UserError(f"cannot write to {out_dir}: {exc.strerror or exc}") from exc
-    return ExportedModel(path=out_dir / exported.path.name, format=exported.format, metadata=exported.metadata,
-                         files=tuple(out_dir / p.name for p in exported.files))
+    return ExportedModel(path=out_dir / _published_name(exported, exported.path, file_name), format=exported.format,
+                         metadata=exported.metadata,
+                         files=tuple(out_dir / _published_name(exported, p, file_name) for p in exported.files))
 
 
 def export_cell(cell: Cell, fmt: str, out_dir: Path | str, dataset: str = "cifar100",
-                macro: MacroConfig | None = None, validate_trials: int = DEFAULT_TRIALS, seed: int = 0) -> ExportResult:
+                macro: MacroConfig | None = None, validate_trials: int = DEFAULT_TRIALS, seed: int = 0,
+                file_name: str | None = None) -> ExportResult:
     """Materialize ``cell``, export it as ``fmt`` into ``out_dir``, validate it, and return what was written.
+
+    Files are named after the cell unless ``file_name`` names the loadable file (its suffix must be the
+    format's, e.g. ``model.onnx``; companion files such as OpenVINO's ``.bin`` take its stem).
 
     The export is written into a hidden staging folder beside the target, validated there, and only then
     moved into ``out_dir``; on any failure (`ValidationError`, exporter error, unwritable folder) nothing of
@@ -246,7 +263,7 @@ def export_cell(cell: Cell, fmt: str, out_dir: Path | str, dataset: str = "cifar
                 f"{report.max_abs_diff:.3g} > tolerance {report.tolerance:.3g} (max |output| "
                 f"{report.max_abs_output:.3g}, {report.trials} trials)"
             )
-        published = _publish(exported, out_dir)
+        published = _publish(exported, out_dir, file_name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return ExportResult(published, report, info, t1 - t0, t2 - t1)

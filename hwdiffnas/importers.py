@@ -428,6 +428,7 @@ def _write(store: Store, parsed: list[Parsed]) -> None:
 def _write_all(store: Store, parsed: list[Parsed], last: dict[tuple[str, ...], tuple[Parsed, Series]],
                started: str) -> None:
     with store.transaction() as cur:
+        store.drop_orphan_values(cur)
         for p in parsed:
             if p.index_rows is not None:
                 store.put_index(cur, p.index_rows)

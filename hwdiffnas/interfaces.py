@@ -348,6 +348,7 @@ class Profiler(ABC):
     extra: str = ""
     description: str = ""
     requires: tuple[str, ...] = ()  # modules the runtime imports; `available` checks them
+    precisions: tuple[str, ...] = ("fp32",)  # what `profile` can time; other precisions are refused, not relabelled
 
     def available(self) -> tuple[bool, str]:
         """Whether the runtime is importable here; the reason when it is not."""

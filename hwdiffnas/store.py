@@ -46,9 +46,9 @@ from hwdiffnas.errors import UserError
 from hwdiffnas.space import NUM_CELLS, Cell, all_cells, cell_code, code_to_cell
 from hwdiffnas.store_devices import DeviceCatalog, DeviceTables, NoDevices
 from hwdiffnas.store_schema import SCHEMA as _SCHEMA
+from hwdiffnas.storefile import open_connection, readonly_error
 
 SCHEMA_VERSION = 1
-BUSY_TIMEOUT_S = 60.0
 
 
 
@@ -62,6 +62,15 @@ def _rows_in_key_order(series_id: int, keys: Sequence[int], values: Sequence[flo
     k = np.asarray(keys, dtype=np.int64)
     order = np.argsort(k, kind="stable")
     return zip(itertools.repeat(series_id), k[order].tolist(), np.asarray(values, dtype=np.float64)[order].tolist())
+
+
+def _json_dict(text: str) -> dict[str, Any]:
+    """A stored JSON object column; an unreadable value (hand-edited, damaged) reads as ``{}``."""
+    try:
+        value = json.loads(text)
+    except (TypeError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def now_iso() -> str:
@@ -116,33 +125,28 @@ class Store(DeviceTables):
         self.catalog: DeviceCatalog = devices if devices is not None else NoDevices()
         if not create and not self.path.is_file():
             raise UserError(f"no benchmark store at {self.path}; import the data first: {IMPORT_HINT}")
-        try:
-            self.conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_S, isolation_level=None,
-                                        check_same_thread=False)
-        except sqlite3.Error as exc:
-            raise UserError(f"cannot open benchmark store {self.path}: {exc}") from exc
-        try:
-            self.conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-            self.conn.execute("PRAGMA foreign_keys = ON")
-            mode = self.conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        except sqlite3.DatabaseError as exc:
-            self.conn.close()
-            raise UserError(f"{self.path} is not a readable SQLite store ({exc}); move it away and import again: "
-                            f"{IMPORT_HINT}") from exc
-        if str(mode).lower() != "wal":  # pragma: no cover - e.g. a network file system
-            raise UserError(f"benchmark store {self.path}: cannot enable WAL journal (got {mode})")
-        self.conn.execute("PRAGMA synchronous = NORMAL")
+        self.conn, self.readonly = open_connection(self.path, create)
         self._key_to_idx: np.ndarray | None = None
         self._cells: tuple[np.ndarray, list[Cell]] | None = None
-        if create:
-            self._create()
-        else:
-            version = self.meta("schema_version")
-            if version is None:
-                raise UserError(f"{self.path} is not a hwdiffnas store (no schema); import again: {IMPORT_HINT}")
-            if int(version) != SCHEMA_VERSION:
-                raise UserError(f"{self.path} has store schema {version}, this hwdiffnas reads {SCHEMA_VERSION}; "
-                                f"re-import into a fresh data directory: {IMPORT_HINT}")
+        try:
+            self._check_version(missing_ok=create)
+            if create:
+                self._create()
+        except BaseException:
+            self.conn.close()
+            raise
+
+    def _check_version(self, missing_ok: bool) -> None:
+        """Refuse a store of another schema version (reads and writes alike)."""
+        version = self.meta("schema_version")
+        if version is None:
+            if missing_ok:
+                return
+            raise UserError(f"{self.path} is not a hwdiffnas store (no schema); import again: {IMPORT_HINT}")
+        if version != str(SCHEMA_VERSION):
+            raise UserError(f"{self.path} has store schema {version}, this hwdiffnas reads and writes schema "
+                            f"{SCHEMA_VERSION}; use a matching hwdiffnas, or import into another data directory "
+                            f"with --data-dir DIR: {IMPORT_HINT}")
 
     # --- lifecycle -----------------------------------------------------------------------------------
     @classmethod
@@ -178,6 +182,8 @@ class Store(DeviceTables):
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Cursor]:
         """A write transaction (``BEGIN IMMEDIATE``): committed on success, rolled back on any exception."""
+        if self.readonly:
+            raise readonly_error(self.path)
         cur = self.conn.cursor()
         cur.execute("BEGIN IMMEDIATE")
         try:
@@ -311,6 +317,9 @@ class Store(DeviceTables):
     def put_accuracy(self, cur: sqlite3.Cursor, dataset: str, column: str, source: str, source_column: str,
                      file: str, keys: Sequence[int], values: Sequence[float]) -> int:
         """Replace one accuracy series (inside a transaction)."""
+        # the rows go explicitly: the importer turns foreign keys (and so ON DELETE CASCADE) off for speed
+        cur.execute("DELETE FROM accuracy WHERE series_id IN (SELECT series_id FROM accuracy_series "
+                    "WHERE dataset = ? AND column_name = ?)", (dataset, column))
         cur.execute("DELETE FROM accuracy_series WHERE dataset = ? AND column_name = ?", (dataset, column))
         cur.execute("INSERT INTO accuracy_series (dataset, column_name, source, source_column, file, n, imported_at)"
                     " VALUES (?,?,?,?,?,?,?)", (dataset, column, source, source_column, file, len(keys), now_iso()))
@@ -322,6 +331,8 @@ class Store(DeviceTables):
     def put_hw(self, cur: sqlite3.Cursor, device: str, source: str, column: str, setting: str, metric: str,
                file: str, keys: Sequence[int], values: Sequence[float]) -> int:
         """Replace one latency/energy series (inside a transaction)."""
+        cur.execute("DELETE FROM hw_value WHERE series_id IN (SELECT series_id FROM hw_series WHERE source = ? "
+                    "AND column_name = ? AND setting = ? AND metric = ?)", (source, column, setting, metric))
         cur.execute("DELETE FROM hw_series WHERE source = ? AND column_name = ? AND setting = ? AND metric = ?",
                     (source, column, setting, metric))
         unit = "ms" if metric == "latency" else "mJ"
@@ -332,6 +343,13 @@ class Store(DeviceTables):
         cur.executemany("INSERT INTO hw_value (series_id, cell_key, value) VALUES (?,?,?)",
                         _rows_in_key_order(sid, keys, values))
         return len(keys)
+
+    def drop_orphan_values(self, cur: sqlite3.Cursor) -> int:
+        """Delete value rows whose series is gone (left by imports that ran without ON DELETE CASCADE)."""
+        n = 0
+        for values, series in (("accuracy", "accuracy_series"), ("hw_value", "hw_series")):
+            n += cur.execute(f"DELETE FROM {values} WHERE series_id NOT IN (SELECT series_id FROM {series})").rowcount
+        return n
 
     def put_index(self, cur: sqlite3.Cursor, rows: Iterable[tuple[int, int, int]]) -> None:
         """Set (nb201_idx, iso_rep_idx) for cells given as (cell_key, idx, iso_rep_idx) (inside a transaction)."""
@@ -409,7 +427,7 @@ class Store(DeviceTables):
         out = []
         for r in self.conn.execute(sql + " ORDER BY id", args):
             out.append(Measurement(r[0], r[1], cell_from_key(r[2]), r[3], r[4], r[5], r[6], r[7], r[8],
-                                   json.loads(r[9]), json.loads(r[10]), r[11]))
+                                   _json_dict(r[9]), _json_dict(r[10]), r[11]))
         return out
 
     def measured_latency(self, device: str) -> np.ndarray:

@@ -11,7 +11,6 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from hwdiffnas.datadir import IMPORT_HINT
 from hwdiffnas.errors import UserError
 
 
@@ -89,8 +88,11 @@ class DeviceTables:
             raise UserError(f"unknown device {device!r}; known: {', '.join(known)} "
                             "(or give a table with --device-table FILE.csv)")
         which = f" in setting {setting!r}" if setting else ""
+        from hwdiffnas.datahints import data_source_hint
+
+        hint = data_source_hint(reg.get(device), metric)
         raise UserError(f"no {metric} data for device {device!r}{which} in the store {self.path}; devices with "
-                        f"{metric} data: {', '.join(self.devices(metric)) or 'none'}. Import it: {IMPORT_HINT}")
+                        f"{metric} data: {', '.join(self.devices(metric)) or 'none'}. {hint[0].upper()}{hint[1:]}")
 
     def latency(self, device: str, setting: str | None = None) -> np.ndarray:
         """(15625,) latency in ms of ``device``, NB201 index order, NaN where missing.

@@ -45,6 +45,30 @@ def onnx_model(channels: int = 4, size: int = 8, layers: int = 1) -> bytes:
     return model.SerializeToString()
 
 
+def onnx_weights_model(mb: float) -> bytes:
+    """A valid ONNX model whose size is mostly one ``mb`` MiB MatMul weight (stored as raw_data)."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    cols = int(mb * 1024 * 1024) // (4 * 3072)
+    w = numpy_helper.from_array(np.ones((3072, cols), dtype=np.float32), "w")
+    nodes = [helper.make_node("Flatten", ["X"], ["f"]), helper.make_node("MatMul", ["f", "w"], ["Y"])]
+    graph = helper.make_graph(nodes, "big", [helper.make_tensor_value_info("X", TensorProto.FLOAT, [1, 3, 32, 32])],
+                              [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [1, cols])], [w])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model.SerializeToString()
+
+
+def vm_kib(pid: int, key: str) -> int:
+    """A ``/proc/PID/status`` field in KiB (e.g. ``VmHWM``, the peak resident set size)."""
+    with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    raise KeyError(key)
+
+
 def write_token(folder: Path) -> tuple[Path, str]:
     token = secrets.token_urlsafe(24)
     path = folder / "token"

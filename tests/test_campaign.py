@@ -209,3 +209,60 @@ def test_held_out_quality_checks_its_arguments() -> None:
         held_out_quality(cells, y, 20)
     q = held_out_quality(cells, y, 10)
     assert q.n_train == 10 and q.n_test == 10
+
+
+_HOLDER = """
+import sys, time
+from pathlib import Path
+from hwdiffnas.campaign import CampaignSpec, plan_cells, run_campaign
+from hwdiffnas.interfaces import LatencyStats, ProfileSettings
+from hwdiffnas.store import Store
+
+go = Path(sys.argv[2])
+store = Store.create(sys.argv[1])
+spec = CampaignSpec(device="local-cpu", runtime="onnxruntime", settings=ProfileSettings(runs=3), n=4)
+
+def measure(cell):
+    print("measuring", flush=True)
+    while not go.exists():
+        time.sleep(0.05)
+    return LatencyStats.from_samples([2.0, 2.0, 2.0], warmup=0, threads=1, runtime="fake", runtime_version="0",
+                                     host="first")
+
+print(run_campaign(spec, store, plan_cells(spec), measure, progress=False).measured_ok, flush=True)
+"""
+
+
+def test_a_second_identical_campaign_is_refused(tmp_path: Path) -> None:
+    """Two processes run the same campaign on one store: the second is refused and measures nothing."""
+    import sys
+
+    go = tmp_path / "go"
+    first = subprocess.Popen([sys.executable, "-c", _HOLDER, str(tmp_path), str(go)], stdout=subprocess.PIPE,
+                             text=True)
+    try:
+        assert first.stdout is not None and first.stdout.readline().strip() == "measuring"
+        store = Store.create(tmp_path)
+        spec = CampaignSpec(device="local-cpu", runtime="onnxruntime", settings=ProfileSettings(runs=3), n=4)
+        calls: list[Cell] = []
+
+        def measure(cell: Cell) -> LatencyStats:
+            calls.append(cell)
+            return _fake_stats(cell)
+
+        with pytest.raises(UserError, match=f"already running .*pid {first.pid}") as exc:
+            run_campaign(spec, store, plan_cells(spec), measure, progress=False)
+        assert "--run-id" in str(exc.value) and calls == []
+        other = CampaignSpec(device="local-cpu", runtime="onnxruntime", settings=ProfileSettings(runs=3), n=4,
+                             run_id="other")
+        assert run_campaign(other, store, plan_cells(other)[:1], measure, progress=False).measured_ok == 1
+        go.touch()
+        assert first.wait(60) == 0 and first.stdout.read().strip().splitlines()[-1] == "4"
+        again = run_campaign(spec, store, plan_cells(spec), measure, progress=False)  # the lock was released
+        assert again.already_done == 4 and len(calls) == 1
+        assert {m.host for m in store.measured("local-cpu", spec.resolved_run_id())} == {"first"}
+        store.close()
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()

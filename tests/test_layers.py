@@ -16,9 +16,10 @@ ROOT = Path(__file__).resolve().parents[1] / "hwdiffnas"
 
 # lowest first; a module may import its own layer and the ones below it, never one above
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("hwdiffnas", "hwdiffnas.errors", "hwdiffnas.jsonable", "hwdiffnas.delegates", "hwdiffnas.datadir"),
-    ("hwdiffnas.space", "hwdiffnas.devices", "hwdiffnas.remote.validate", "hwdiffnas.generator.diffusion",
-     "hwdiffnas.knapsack"),
+    ("hwdiffnas", "hwdiffnas.errors", "hwdiffnas.jsonable", "hwdiffnas.delegates", "hwdiffnas.datadir",
+     "hwdiffnas.datahints", "hwdiffnas.workdir", "hwdiffnas.storefile"),
+    ("hwdiffnas.space", "hwdiffnas.devices", "hwdiffnas.remote.validate", "hwdiffnas.remote.onnxwire",
+     "hwdiffnas.generator.diffusion", "hwdiffnas.knapsack"),
     ("hwdiffnas.latency.reference", "hwdiffnas.latency", "hwdiffnas.materialize", "hwdiffnas.interfaces",
      "hwdiffnas.predictors", "hwdiffnas.store", "hwdiffnas.store_devices", "hwdiffnas.store_schema",
      "hwdiffnas.spaces"),
@@ -40,11 +41,11 @@ def module_name(path: Path) -> str:
 
 
 def layer_of(module: str) -> int:
-    """The layer of ``module``: its longest listed prefix decides."""
+    """The layer of ``module``: its longest listed prefix decides (the root package counts for itself only)."""
     best, level = -1, None
     for i, names in enumerate(LAYERS):
         for n in names:
-            if (module == n or module.startswith(n + ".")) and len(n) > best:
+            if (module == n or (n != "hwdiffnas" and module.startswith(n + "."))) and len(n) > best:
                 best, level = len(n), i
     assert level is not None, f"{module} is in no layer; add it to LAYERS"
     return level

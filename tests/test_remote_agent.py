@@ -147,7 +147,8 @@ def test_path_traversal_in_names_is_400(agent: tuple[AgentProcess, str, Path], n
 
 @pytest.mark.parametrize(("query", "status"), [("format=pt", 415), ("format=tflite&runtime=onnxruntime", 415),
                                                ("runtime=nope", 400), ("runs=0", 400), ("runs=abc", 400),
-                                               ("threads=100000", 400), ("precision=fp64", 400)])
+                                               ("threads=100000", 400), ("precision=fp64", 400),
+                                               ("precision=int8", 400), ("precision=fp16", 400)])
 def test_bad_parameters(agent: tuple[AgentProcess, str, Path], query: str, status: int) -> None:
     a, token, _ = agent
     got, body = request(f"{a.url}/profile?{query}", "POST", onnx_model(), token=token)
@@ -246,3 +247,22 @@ def test_profile_command_through_the_agent(tmp_path: Path) -> None:
                           "http://127.0.0.1:9"],
                          capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "--token-file" in bad.stderr
+
+
+def test_campaign_refuses_a_precision_its_runtime_does_not_time(agent: tuple[AgentProcess, str, Path],
+                                                                 tmp_path: Path) -> None:
+    """An int8 device measured with onnxruntime (which times the fp32 file) is refused before measuring."""
+    import sqlite3
+    import subprocess
+
+    a, token, root = agent
+    health = request(a.url + "/health", token=token)[1]
+    assert health["runtimes"]["onnxruntime"]["precisions"] == ["fp32"]
+    r = subprocess.run([*CLI, "--data-dir", str(tmp_path), "campaign", "--device", "snapdragon855-cpu-int8",
+                        "--runtime", "onnxruntime", "--remote", a.url, "--token-file", str(root / "token"), "--n", "2",
+                        "--warmup", "0", "--runs", "2", "--no-progress"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2, r.stderr
+    assert "precision 'int8'" in r.stderr and "times fp32 only" in r.stderr and "Traceback" not in r.stderr
+    conn = sqlite3.connect(tmp_path / "hwdiffnas.sqlite")
+    assert conn.execute("SELECT COUNT(*) FROM measurements").fetchone()[0] == 0
+    conn.close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -29,6 +30,12 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 
 
+DATA_DIR_HELP = "where the benchmark store lives (default: $HWDIFFNAS_DATA or the per-user dir)"
+JSON_HELP = "print machine-readable JSON on stdout"
+# exit status when stdout is closed before the output is written (`hwdiffnas devices | head -2`): 128 + SIGPIPE
+EXIT_BROKEN_PIPE = 141
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser (all sub-commands registered)."""
     parser = argparse.ArgumentParser(
@@ -36,10 +43,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Hardware-aware NAS on NAS-Bench-201: search, export and profile networks for edge devices.",
     )
     parser.add_argument("--version", action="version", version=f"hwdiffnas {__version__}")
-    parser.add_argument("--data-dir", metavar="PATH",
-                        help="where the benchmark store lives (default: $HWDIFFNAS_DATA or the per-user dir)")
+    # --data-dir and --json are accepted before and after the sub-command: the sub-command's copies default to
+    # SUPPRESS so they never overwrite a value given before it
+    parser.add_argument("--data-dir", metavar="PATH", help=DATA_DIR_HELP)
+    parser.add_argument("--json", action="store_true", help=JSON_HELP)
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--json", action="store_true", help="print machine-readable JSON on stdout")
+    common.add_argument("--data-dir", metavar="PATH", default=argparse.SUPPRESS, help=DATA_DIR_HELP)
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help=JSON_HELP)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMAND_MODULES:
@@ -53,13 +63,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.handler(args) or 0)
+        status = int(args.handler(args) or 0)
+        sys.stdout.flush()  # inside the try: a closed pipe shows up here, not at interpreter exit
+        return status
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
     except UserError as exc:
         print(f"hwdiffnas: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("hwdiffnas: interrupted", file=sys.stderr)
         return 130
+
+
+def _silence_stdout() -> None:
+    """Point stdout at devnull, so the interpreter's last flush of a closed pipe raises nothing."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout replaced by an object without a descriptor
+        pass
+    finally:
+        os.close(devnull)
 
 
 if __name__ == "__main__":  # pragma: no cover

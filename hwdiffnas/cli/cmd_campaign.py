@@ -35,7 +35,8 @@ def register(subparsers: argparse._SubParsersAction, parents: list[argparse.Argu
                         "robust on a host shared with other work)")
     p.add_argument("--table-out", metavar="FILE.csv",
                    help="afterwards, write arch_str,latency_ms of every measured cell (for search --device-table)")
-    p.add_argument("--dry-run", action="store_true", help="print the planned cells and their proxy values only")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the planned cells and their proxy values only (no --remote needed)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(handler=_run)
 
@@ -56,10 +57,15 @@ def _run(args: argparse.Namespace) -> int:
     from hwdiffnas.devices import get_device
     from hwdiffnas.interfaces import ProfileSettings
     from hwdiffnas.materialize import dataset_spec
+    from hwdiffnas.workdir import claim_workdir
 
     cfg = get_device(args.device)
+    if args.table_out:
+        _check_writable_file(args.table_out, "--table-out")
     m = cfg.measure
-    route = measurement_route(cfg, args.remote)
+    # a dry run only plans the cells: it needs no way to reach the device (but a table-only one is refused)
+    plan_only = args.dry_run and not args.remote and cfg.measure.route not in ("local", "table-only")
+    route = "plan" if plan_only else measurement_route(cfg, args.remote)
     runtime = args.runtime or m.runtime
     if not runtime:
         raise UserError(f"device {cfg.name!r} names no runtime; give --runtime")
@@ -93,16 +99,16 @@ def _run(args: argparse.Namespace) -> int:
                 for r in rows:
                     print(f"{r['proxy']:>14.6g}  {r['arch_str']}")
             return 0
-        workdir = store.path.parent / "campaign-tmp"
-        workdir.mkdir(parents=True, exist_ok=True)
-        if remote is not None:
-            measure = remote_measurer(spec, remote, workdir)
-        else:
-            measure = local_measurer(spec, workdir)
+        scratch = claim_workdir(store.path.parent / "campaign-tmp")  # also removes what stopped runs left there
         try:
+            if remote is not None:
+                measure = remote_measurer(spec, remote, scratch.path)
+            else:
+                measure = local_measurer(spec, scratch.path)
             report = run_campaign(spec, store, cells, measure, progress=not args.no_progress,
                                   host=remote.description if remote else "")
         finally:
+            scratch.release()
             if remote is not None:
                 remote.close()
         out = report.to_dict()
@@ -134,6 +140,21 @@ def _run(args: argparse.Namespace) -> int:
             print(f"wrote {e['table']}: {e['measured_cells']} measured cells + estimates{extra}; "
                   f"use --device {e['table']}")
     return 0 if out["failed"] == 0 else 1
+
+
+def _check_writable_file(name: str, option: str) -> None:
+    """Refuse, before any measuring, an output file that could not be written afterwards."""
+    import os
+    from pathlib import Path
+
+    path = Path(name).expanduser()
+    folder = path.parent
+    if path.is_dir():
+        raise UserError(f"{option} {name} is a folder; give a file name, e.g. {path / 'table.csv'}")
+    if not folder.is_dir():
+        raise UserError(f"{option} {name}: folder {folder} does not exist; create it first")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise UserError(f"{option} {name}: no permission to write there")
 
 
 def _store(args: argparse.Namespace, need_index: bool) -> Any:

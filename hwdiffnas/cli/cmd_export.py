@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from hwdiffnas.cli.output import print_json
@@ -21,15 +23,42 @@ def add_network_arguments(p: argparse.ArgumentParser) -> None:
                    help="nodes fed only by 'none': zeros = NB201's function (default); prune = drop dead paths")
 
 
+FORMATS_HELP = "onnx, openvino, tflite, tflite-int8, tflite-torch, tensorrt (or a plug-in's)"
+
+
+def constant_network_warning(cell: Any) -> str | None:
+    """The warning for a cell without an input→output path (its network ignores its input), else None."""
+    if cell.is_connected:
+        return None
+    return (f"{cell.arch_str} has no path from the input to the output: the network's output does not depend on "
+            "its input (a constant network), so neither its accuracy nor its latency is that of a useful network")
+
+
+def warn(message: str) -> None:
+    """One warning line on stderr."""
+    print(f"hwdiffnas: warning: {message}", file=sys.stderr)
+
+
+def output_target(out: str) -> tuple[Path, str | None]:
+    """``-o`` as (folder, file name): a name with a suffix that is not an existing folder (and does not end in
+    a path separator) names the loadable file; anything else is the folder."""
+    path = Path(out).expanduser()
+    if path.suffix and not path.is_dir() and not out.endswith(("/", os.sep)):
+        return path.parent, path.name
+    return path, None
+
+
 def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser("export", parents=parents,
-                              help="export a cell's network (onnx, openvino) and validate it",
+                              help="export a cell's network (onnx, openvino, tflite, tensorrt) and validate it",
                               description="Build the NB201 network of a cell, export it with a fixed batch-1 input, "
                                           "check it numerically against torch on random inputs (max |diff| ≤ "
                                           "1e-4 × max(1, max |output|)) and write it to DIR only if it passes.")
     add_network_arguments(p)
-    p.add_argument("--format", required=True, metavar="FORMAT", help="exporter: onnx, openvino (or a plug-in's)")
-    p.add_argument("-o", "--out", required=True, metavar="DIR", help="output folder (created if missing)")
+    p.add_argument("--format", required=True, metavar="FORMAT", help=f"exporter: {FORMATS_HELP}")
+    p.add_argument("-o", "--out", required=True, metavar="DIR|FILE",
+                   help="output folder (created if missing; files are named after the cell), or the model file's "
+                        "name with the format's suffix (out/model.onnx, out/model.xml)")
     p.add_argument("--trials", type=int, default=3, metavar="N", help="random inputs for validation (default 3)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random weights and inputs (default 0)")
     p.set_defaults(handler=run)
@@ -42,15 +71,19 @@ def run(args: argparse.Namespace) -> int:
     from hwdiffnas.space import parse_cell
 
     cell = parse_cell(args.arch)
+    warnings = [w for w in (constant_network_warning(cell),) if w]
+    for w in warnings:
+        warn(w)
+    folder, file_name = output_target(args.out)
     try:
-        result = export_cell(cell, args.format, args.out, dataset=args.dataset,
+        result = export_cell(cell, args.format, folder, dataset=args.dataset,
                              macro=MacroConfig(dead_nodes=args.dead_nodes), validate_trials=args.trials,
-                             seed=args.seed)
+                             seed=args.seed, file_name=file_name)
     except ValidationError as exc:
         print(f"hwdiffnas: validation failed: {exc}", file=sys.stderr)
         return 1
     if args.json:
-        print_json(result.to_dict())
+        print_json({**result.to_dict(), "warnings": warnings})
         return 0
     v, info = result.validation, result.info
     for path in result.exported.files:

@@ -9,8 +9,10 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
-from hwdiffnas.cli.cmd_export import add_network_arguments
+from hwdiffnas.cli.cmd_export import add_network_arguments, constant_network_warning, warn
 from hwdiffnas.cli.output import print_json
+
+CV_WARN = 0.10  # coefficient of variation (std / mean) above which a measurement is flagged
 
 if TYPE_CHECKING:
     from hwdiffnas.interfaces import LatencyStats, ProfileSettings
@@ -21,10 +23,12 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser("profile", parents=parents, help="time a cell's network with a runtime",
                               description="Export a cell's network to the runtime's format and time batch-1 "
                                           "inference: warm-up runs, then timed runs; prints median/p90/mean/std "
-                                          "(ms) and the coefficient of variation.")
+                                          "(ms) and the coefficient of variation, with a warning when it is "
+                                          "over 10% or the cell's network is constant (no input-output path).")
     add_network_arguments(p)
     p.add_argument("--runtime", required=True, metavar="NAME",
-                   help="profiler: onnxruntime, openvino, torch (or a plug-in's)")
+                   help="profiler: onnxruntime, openvino, openvino-benchmark-app, torch, litert, tensorrt "
+                        "(or a plug-in's)")
     p.add_argument("--threads", type=int, default=1, metavar="N", help="inference threads (default 1)")
     p.add_argument("--warmup", type=int, default=10, metavar="N", help="untimed warm-up runs (default 10)")
     p.add_argument("--runs", type=int, default=50, metavar="N", help="timed runs (default 50)")
@@ -61,13 +65,25 @@ def measure(args: argparse.Namespace, cell: Cell, settings: ProfileSettings) -> 
                         macro=MacroConfig(dead_nodes=args.dead_nodes))
 
 
-def report(args: argparse.Namespace, cell: Cell, stats: LatencyStats) -> None:
+def noise_warning(stats: LatencyStats) -> str | None:
+    """The warning for timings that vary too much to trust (coefficient of variation over `CV_WARN`)."""
+    if not stats.cv > CV_WARN:
+        return None
+    return (f"the timed runs vary a lot (cv {100 * stats.cv:.0f}% > {100 * CV_WARN:.0f}%), so the median is not "
+            "reliable: other work on this machine or CPU frequency changes disturbed them. Pin the measurement to "
+            "idle CPUs (--pin-cpus), stop other jobs, and time more runs (--runs)")
+
+
+def report(args: argparse.Namespace, cell: Cell, stats: LatencyStats, warnings: list[str] | None = None) -> None:
     from hwdiffnas.materialize import dataset_spec
 
+    warnings = [*(warnings or []), *[w for w in (noise_warning(stats),) if w]]
+    for w in warnings:
+        warn(w)
     dataset = dataset_spec(args.dataset).name
     if args.json:
         print_json({"arch_str": cell.arch_str, "dataset": dataset, "dead_nodes": args.dead_nodes,
-                    **stats.to_dict(with_samples=args.samples)})
+                    **stats.to_dict(with_samples=args.samples), "warnings": warnings})
         return
     print(f"{cell.arch_str} on {dataset} (dead nodes: {args.dead_nodes})")
     print(f"{stats.runtime} {stats.runtime_version}, {stats.threads} thread(s), {stats.precision}, "
@@ -81,7 +97,10 @@ def run(args: argparse.Namespace) -> int:
     from hwdiffnas.space import parse_cell
 
     cell = parse_cell(args.arch)
+    constant = constant_network_warning(cell)
+    if constant:
+        warn(constant)  # before the measurement, which can take a while
     settings = settings_from_args(args)
     stats = measure(args, cell, settings)
-    report(args, cell, stats)
+    report(args, cell, stats, [constant] if constant else [])
     return 0

@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from hwdiffnas.cli.argtypes import finite_float
+
 
 def register(subparsers: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
@@ -26,11 +28,11 @@ def register(subparsers: argparse._SubParsersAction, parents: list[argparse.Argu
     p.add_argument("--checkpoint", metavar="CKPT", help="generator checkpoint (default: the shipped one)")
     p.add_argument("--steps", type=int, default=20, help="denoising steps (default 20)")
     p.add_argument("--guidance", choices=("joint", "per-condition", "none"), default="joint")
-    p.add_argument("--guidance-scale", type=float, default=1.0, metavar="W",
+    p.add_argument("--guidance-scale", type=finite_float, default=1.0, metavar="W",
                    help="classifier-free guidance scale w (default 1)")
-    p.add_argument("--adaptive-guidance", type=float, default=0.0, metavar="FRAC",
+    p.add_argument("--adaptive-guidance", type=finite_float, default=0.0, metavar="FRAC",
                    help="skip the unconditional pass in the last FRAC of the steps (0 = never)")
-    p.add_argument("--risk", type=float, default=0.05, metavar="DELTA",
+    p.add_argument("--risk", type=finite_float, default=0.05, metavar="DELTA",
                    help="for estimated latencies: a cell counts as fitting when the chance that it exceeds the "
                         "budget is at most DELTA (default 0.05); riskier cells are flagged")
     p.add_argument("--measure", type=int, default=0, metavar="N",
@@ -154,6 +156,11 @@ def run(args: argparse.Namespace) -> int:
     if any(r["may_exceed_budget"] for r in out["results"]):
         print(f"* estimated latency that may exceed the budget (its upper bound at --risk {args.risk:g} exceeds it or "
               "cannot be certified): measure before use")
+    exported = [r["export_path"] for r in out["results"] if "export_path" in r]
+    if exported:
+        print(f"exported {len(exported)} cell(s) as ONNX to {args.export}:")
+        for path in exported:
+            print(f"  {path}")
     for n in report.notes:
         print(f"note: {n}", file=sys.stderr)
     print(f"{report.seconds:.1f} s", file=sys.stderr)

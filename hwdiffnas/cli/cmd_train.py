@@ -11,7 +11,8 @@ def register(subparsers: argparse._SubParsersAction, parents: list[argparse.Argu
         "train", parents=parents, help="train the generator (CPU; resumable, seeded)",
         description="Train one generator for every device and budget from the benchmark store. Rerunning the same "
                     "command continues from the last periodic checkpoint.")
-    p.add_argument("-o", "--output", required=True, metavar="CKPT", help="checkpoint file (.safetensors)")
+    p.add_argument("-o", "--output", required=True, metavar="CKPT",
+                   help="checkpoint file (.safetensors); its folder is created and checked for writing first")
     p.add_argument("--dataset", action="append", metavar="NAME",
                    help="accuracy dataset (repeatable; default cifar100)")
     p.add_argument("--column", default="nats", help="accuracy column of the store (default nats)")
@@ -32,8 +33,10 @@ def register(subparsers: argparse._SubParsersAction, parents: list[argparse.Argu
 def run(args: argparse.Namespace) -> int:
     from hwdiffnas.benchmark import open_store
     from hwdiffnas.cli.output import print_json, progress
+    from hwdiffnas.cli.paths import check_output_file
     from hwdiffnas.generator.train import TrainConfig, TrainingTables, train
 
+    check_output_file(args.output, "checkpoint")  # before training, not after it
     datasets = tuple(args.dataset or ["cifar100"])
     with open_store(args.data_dir) as store:
         names = list(args.devices) if args.devices else list(store.latency_devices())

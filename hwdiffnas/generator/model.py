@@ -91,13 +91,60 @@ class GeneratorMeta:
         missing = [k for k in keys if k not in body]
         if missing:
             raise UserError(f"{where}: generator config lacks {', '.join(missing)}")
-        meta = cls(**{k: body[k] for k in keys})
-        if len(meta.marginals) != len(OPS) or not meta.datasets:
-            raise UserError(f"{where}: generator config has wrong marginals or no datasets")
-        for name, d in meta.devices.items():
-            if len(d.get("rep", ())) != DEVICE_DIM or len(d.get("quantiles_ms", ())) != QUANTILE_POINTS:
-                raise UserError(f"{where}: device {name!r} entry is malformed")
-        return meta
+        _check_config(body, where)
+        return cls(**{k: body[k] for k in keys})
+
+
+MAX_TIMESTEPS = 10_000
+DENOISER_BOUNDS = {"d_model": 4096, "heads": 64, "layers": 64, "d_cond": 4096, "n_datasets": 64}
+
+
+def _is_int(v: Any, lo: int, hi: int) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi
+
+
+def _finite_list(v: Any, n: int) -> bool:
+    return (isinstance(v, list) and len(v) == n
+            and all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in v))
+
+
+def _check_config(body: dict[str, Any], where: str) -> None:
+    """Types and bounds of a checkpoint's config (it is read from a file: a typo must not allocate gigabytes)."""
+    def bad(what: str) -> UserError:
+        return UserError(f"{where}: generator config {what}")
+
+    if not _is_int(body["timesteps"], 1, MAX_TIMESTEPS):
+        raise bad(f"timesteps={body['timesteps']!r} must be an integer in 1..{MAX_TIMESTEPS}")
+    den = body["denoiser"]
+    if not isinstance(den, dict) or set(den) != set(DENOISER_BOUNDS):
+        raise bad(f"denoiser must be a mapping with exactly {', '.join(DENOISER_BOUNDS)}")
+    for k, hi in DENOISER_BOUNDS.items():
+        if not _is_int(den[k], 1, hi):
+            raise bad(f"denoiser {k}={den[k]!r} must be an integer in 1..{hi}")
+    if den["d_model"] % den["heads"]:
+        raise bad(f"denoiser d_model={den['d_model']} is not a multiple of heads={den['heads']}")
+    marg = body["marginals"]
+    if not _finite_list(marg, len(OPS)) or min(marg) < 0 or sum(marg) <= 0:
+        raise bad(f"marginals must be {len(OPS)} finite non-negative numbers with a positive sum")
+    datasets = body["datasets"]
+    if not isinstance(datasets, list) or not datasets or not all(isinstance(d, str) for d in datasets):
+        raise bad("datasets must be a non-empty list of dataset names")
+    if not isinstance(body["accuracy_column"], str) or not isinstance(body["training"], dict):
+        raise bad("accuracy_column must be a string and training a mapping")
+    if not _is_int(body["step"], 0, 2**62):
+        raise bad(f"step={body['step']!r} must be a non-negative integer")
+    devices = body["devices"]
+    if not isinstance(devices, dict):
+        raise bad(f"devices must be a mapping of device name to {{rep, quantiles_ms}}, got a "
+                  f"{type(devices).__name__}")
+    for name, d in devices.items():
+        if (not isinstance(d, dict) or not _finite_list(d.get("rep"), DEVICE_DIM)
+                or not _finite_list(d.get("quantiles_ms"), QUANTILE_POINTS)):
+            raise bad(f"device {name!r} needs rep ({DEVICE_DIM} finite numbers) and quantiles_ms "
+                      f"({QUANTILE_POINTS} finite numbers)")
+        q = d["quantiles_ms"]
+        if q[0] <= 0 or any(b < a for a, b in zip(q, q[1:])):
+            raise bad(f"device {name!r} quantiles_ms must be positive and non-decreasing")
 
 
 class Generator:

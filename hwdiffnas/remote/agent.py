@@ -6,14 +6,17 @@ API (every endpoint needs ``Authorization: Bearer <token>``; the token is compar
 * ``POST /profile?format=onnx&runtime=onnxruntime&warmup=10&runs=50&threads=1&name=model.onnx`` with the
   model file as the raw request body → ``{"stats": LatencyStats, "job": {id, queued_s, started, finished}}``.
 
-Status codes: 400 bad parameter or name, 401 missing/wrong token, 413 upload over the size limit, 415 unknown
-format, 422 not a valid model (pickle, truncated, other file), 503 queue full or shutting down, 504 the
-measurement passed the per-job timeout, 500 the runtime failed.
+Status codes: 400 bad parameter or name, 401 missing/wrong token, 408 upload not received within the upload
+timeout, 413 upload over the size limit, 415 unknown format, 422 not a valid model (pickle, truncated, other
+file, external data), 503 queue full or shutting down, 504 the measurement passed the per-job timeout, 500 the
+runtime failed (including a model that needs more memory than the worker's limit).
 
-Safety: uploads are size-checked while streaming, validated (`hwdiffnas.remote.validate`) before any runtime
-sees them and written only to a fresh job folder inside the work dir, removed after the job. Measurements run
-one at a time (an asyncio lock; waiting jobs queue) in a separate worker process, which is killed when a job
-passes its timeout. SIGTERM/SIGINT stop accepting, let the running job finish, stop the worker and clean up.
+Safety: uploads stream in chunks to a fresh job folder inside the work dir (size-checked on the way, never
+whole in memory, within the upload timeout, so a slow client holds up nobody else), are validated
+(`hwdiffnas.remote.validate`, structure only) before any runtime sees them, and are removed after the job.
+Measurements run one at a time (an asyncio lock; waiting jobs queue) in a separate worker process with a
+data-segment limit (``RLIMIT_DATA``, ``job_memory_mb``), which is killed when a job passes its timeout.
+SIGTERM/SIGINT stop accepting, let the running job finish, stop the worker and clean up.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ from typing import Any
 
 from hwdiffnas import __version__
 from hwdiffnas.errors import MissingBackendError, UserError
-from hwdiffnas.remote.validate import FORMATS, SUFFIX, ModelRejected, check_name, safe_child, validate_model
+from hwdiffnas.remote.validate import FORMATS, SUFFIX, ModelRejected, check_name, safe_child, validate_file
 
 MIN_TOKEN_CHARS = 16
 UNAUTHENTICATED_DRAIN_BYTES = 1 << 20  # a request without a valid token is read no further than this
@@ -55,6 +58,8 @@ class AgentConfig:
     workdir: Path
     max_upload_bytes: int = 64 * 1024 * 1024
     job_timeout_s: float = 300.0
+    upload_timeout_s: float = 120.0  # the whole request body must arrive within this
+    job_memory_mb: int = 2048  # data-segment limit (RLIMIT_DATA) of the measurement worker; 0 = none
     max_queue: int = 16
     max_runs: int = 10_000
     max_warmup: int = 10_000
@@ -100,14 +105,16 @@ class QueueFull(Exception):
 class WorkerProcess:
     """One long-lived measurement worker (`hwdiffnas.remote.worker`), restarted after a crash or timeout."""
 
-    def __init__(self, cwd: Path) -> None:
+    def __init__(self, cwd: Path, memory_mb: int = 0) -> None:
         self.cwd = cwd
+        self.memory_mb = memory_mb
         self.proc: asyncio.subprocess.Process | None = None
 
     async def _ensure(self) -> asyncio.subprocess.Process:
         if self.proc is None or self.proc.returncode is not None:
+            limit = ("--memory-limit-mb", str(self.memory_mb)) if self.memory_mb > 0 else ()
             self.proc = await asyncio.create_subprocess_exec(
-                *WORKER_ARGV, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, cwd=str(self.cwd),
+                *WORKER_ARGV, *limit, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, cwd=str(self.cwd),
                 limit=16 * 1024 * 1024)
         return self.proc
 
@@ -158,9 +165,10 @@ class Agent:
     def __init__(self, config: AgentConfig) -> None:
         self.config = config
         self.jobs_dir = config.workdir / "jobs"
-        self.worker = WorkerProcess(config.workdir)
+        self.worker = WorkerProcess(config.workdir, config.job_memory_mb)
         self.lock = asyncio.Lock()
         self.waiting = 0
+        self.receiving = 0  # uploads being streamed to disk (at most max_queue + 1 at once)
         self.running: str | None = None
         self.closing = False
         self.runtimes: dict[str, dict[str, Any]] = {}
@@ -168,8 +176,8 @@ class Agent:
         self.counts = {"accepted": 0, "ok": 0, "failed": 0, "rejected": 0, "timeout": 0}
         self._ids = itertools.count(1)
         self._token = config.token.encode("utf-8")
-        # Uploads are read and validated one at a time, on one dedicated thread: at most one model is held in
-        # memory for validation, and the allocator keeps one extra arena instead of one per pool thread.
+        # Uploads stream to disk concurrently; they are validated one at a time, on one dedicated thread: at most
+        # one model's structure is in memory, and the allocator keeps one extra arena instead of one per thread.
         self.upload_gate = asyncio.Semaphore(1)
         self.validator = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hwdiffnas-validate")
 
@@ -205,7 +213,8 @@ class Agent:
             "busy": self.running is not None,
             "queued": self.waiting,
             "limits": {"max_upload_bytes": self.config.max_upload_bytes, "job_timeout_s": self.config.job_timeout_s,
-                       "max_queue": self.config.max_queue},
+                       "max_queue": self.config.max_queue, "upload_timeout_s": self.config.upload_timeout_s,
+                       "job_memory_mb": self.config.job_memory_mb},
             "counts": dict(self.counts),
             "rss_mb": {"agent": rss_mb(), "worker": rss_mb(self.worker.pid) if self.worker.pid else None},
         }
@@ -282,7 +291,7 @@ def create_app(config: AgentConfig) -> Any:
             return unauthorized()
         return JSONResponse(agent.health())
 
-    async def read_body(request: Request, limit: int) -> bytes:
+    def check_length(request: Request, limit: int) -> None:
         declared = request.headers.get("content-length")
         if declared is not None:
             try:
@@ -291,12 +300,24 @@ def create_app(config: AgentConfig) -> Any:
                 raise ModelRejected(f"bad Content-Length {declared!r}", status=400) from exc
             if n > limit:
                 raise ModelRejected(f"upload of {n} bytes is over the limit of {limit} bytes", status=413)
-        buf = bytearray()
-        async for chunk in request.stream():
-            if len(buf) + len(chunk) > limit:
-                raise ModelRejected(f"upload is over the limit of {limit} bytes", status=413)
-            buf += chunk
-        return bytes(buf)
+
+    async def receive(request: Request, path: Path, limit: int) -> None:
+        """Stream the body into ``path`` chunk by chunk (never whole in memory), within the size limit and the
+        upload timeout."""
+        async def copy() -> None:
+            total = 0
+            with open(path, "xb") as fh:
+                async for chunk in request.stream():
+                    total += len(chunk)
+                    if total > limit:
+                        raise ModelRejected(f"upload is over the limit of {limit} bytes", status=413)
+                    fh.write(chunk)
+
+        try:
+            await asyncio.wait_for(copy(), config.upload_timeout_s)
+        except (asyncio.TimeoutError, TimeoutError) as exc:
+            raise ModelRejected(f"upload not received within {config.upload_timeout_s:g} s (the agent's "
+                                "--upload-timeout)", status=408) from exc
 
     async def drain(request: Request, limit: int) -> None:
         """Read and drop an unread request body (up to ``limit`` bytes) so the client gets to read our answer
@@ -304,13 +325,17 @@ def create_app(config: AgentConfig) -> Any:
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
             return
-        total = 0
-        try:
+
+        async def read() -> None:
+            total = 0
             async for chunk in request.stream():
                 total += len(chunk)
                 if total > limit:
                     return
-        except ClientDisconnect:
+
+        try:
+            await asyncio.wait_for(read(), config.upload_timeout_s)
+        except (ClientDisconnect, asyncio.TimeoutError, TimeoutError):
             return
 
     async def profile(request: Request) -> JSONResponse:
@@ -321,7 +346,6 @@ def create_app(config: AgentConfig) -> Any:
             await drain(request, config.max_upload_bytes)
             return error(503, "agent is shutting down")
         q = request.query_params
-        body_read = False
         try:
             fmt = q.get("format", "onnx")
             if fmt not in FORMATS:
@@ -346,26 +370,34 @@ def create_app(config: AgentConfig) -> Any:
             }
             if settings["precision"] not in ("fp32", "fp16", "int8"):
                 raise ModelRejected(f"precision {settings['precision']!r} not one of fp32, fp16, int8", status=400)
-            if agent.waiting >= config.max_queue:
+            if settings["precision"] not in info.get("precisions", ("fp32",)):
+                raise ModelRejected(f"runtime {runtime!r} on this agent times {', '.join(info.get('precisions', ()))}"
+                                    f" only, not precision {settings['precision']!r}", status=400)
+            if agent.waiting >= config.max_queue or agent.receiving > config.max_queue:
                 await drain(request, config.max_upload_bytes)
-                return error(503, f"queue full ({config.max_queue} jobs waiting); retry later", **{"Retry-After": "5"})
-            async with agent.upload_gate:
-                body_read = True
-                data = await read_body(request, config.max_upload_bytes)
-                check = await asyncio.get_running_loop().run_in_executor(
-                    agent.validator, validate_model, data, fmt, config.max_upload_bytes)
+                return error(503, f"queue full ({config.max_queue} jobs waiting or uploading); retry later",
+                             **{"Retry-After": "5"})
+            check_length(request, config.max_upload_bytes)
         except ModelRejected as exc:
-            if not body_read:
-                await drain(request, config.max_upload_bytes)
+            await drain(request, config.max_upload_bytes)
             return error(exc.status, str(exc))
-        except ClientDisconnect:
-            return error(400, "client disconnected during upload")
         job_dir = agent.jobs_dir / uuid.uuid4().hex
         job_dir.mkdir(mode=0o700)
         try:
             path = safe_child(job_dir, name)
-            path.write_bytes(data)
-            del data
+            agent.receiving += 1
+            try:
+                try:
+                    await receive(request, path, config.max_upload_bytes)
+                finally:
+                    agent.receiving -= 1
+                async with agent.upload_gate:
+                    check = await asyncio.get_running_loop().run_in_executor(
+                        agent.validator, validate_file, path, fmt, config.max_upload_bytes)
+            except ModelRejected as exc:
+                return error(exc.status, str(exc), **({"Connection": "close"} if exc.status == 408 else {}))
+            except ClientDisconnect:
+                return error(400, "client disconnected during upload")
             try:
                 answer, job = await agent.measure(path, {
                     "format": fmt, "runtime": runtime, **settings, "input_shape": list(check.input_shape),

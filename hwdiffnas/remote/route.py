@@ -49,6 +49,13 @@ class AgentProfiler:
                             f"{info.get('reason', '')}")
         return str(info["model_format"])
 
+    def precisions(self, runtime: str) -> tuple[str, ...] | None:
+        """The precisions the agent's ``runtime`` times (None from an agent that does not say)."""
+        self.model_format(runtime)
+        assert self._runtimes is not None
+        found = self._runtimes[runtime].get("precisions")
+        return None if found is None else tuple(found)
+
     def profile(self, model: Path, *, fmt: str, runtime: str, settings: ProfileSettings) -> LatencyStats:
         return self.client.profile(model, fmt=fmt, runtime=runtime, settings=settings)
 

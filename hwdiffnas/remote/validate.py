@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import re
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, BinaryIO
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 SUFFIX = {"onnx": ".onnx", "tflite": ".tflite"}
@@ -64,36 +66,77 @@ def sniff_foreign(data: bytes) -> str | None:
 
 def validate_model(data: bytes, fmt: str, max_bytes: int) -> ModelCheck:
     """Validate ``data`` as a model of format ``fmt``; raises `ModelRejected` with a reason."""
+    import io
+
+    return validate_stream(io.BytesIO(data), len(data), fmt, max_bytes)
+
+
+def validate_file(path: Path, fmt: str, max_bytes: int) -> ModelCheck:
+    """Validate the model file at ``path`` without loading its weights (see `hwdiffnas.remote.onnxwire`)."""
+    with open(path, "rb") as fh:
+        return validate_stream(fh, path.stat().st_size, fmt, max_bytes)
+
+
+def validate_stream(f: BinaryIO, size: int, fmt: str, max_bytes: int) -> ModelCheck:
+    """Validate the ``size`` bytes of the seekable binary file ``f`` as a model of format ``fmt``."""
     if fmt not in SUFFIX:
         raise ModelRejected(f"unsupported model format {fmt!r}; accepted: {', '.join(FORMATS)}", status=415)
-    if len(data) > max_bytes:
-        raise ModelRejected(f"model is {len(data)} bytes, over the limit of {max_bytes}", status=413)
-    if len(data) < 16:
-        raise ModelRejected(f"model is only {len(data)} bytes: truncated or empty")
-    foreign = sniff_foreign(data)
+    if size > max_bytes:
+        raise ModelRejected(f"model is {size} bytes, over the limit of {max_bytes}", status=413)
+    if size < 16:
+        raise ModelRejected(f"model is only {size} bytes: truncated or empty")
+    f.seek(0)
+    head = f.read(16)
+    foreign = sniff_foreign(head)
     if foreign:
         raise ModelRejected(f"upload is {foreign}, not a {fmt} model; refused")
     if fmt == "onnx":
-        return _validate_onnx(data)
-    return _validate_tflite(data)
+        return _validate_onnx(f, size)
+    return _validate_tflite(f, head, size)
 
 
-def _validate_onnx(data: bytes) -> ModelCheck:
+def _all_tensors(model: Any) -> Iterator[Any]:
+    """Every TensorProto of a model: initializers, sparse tensors and node attributes, in every subgraph and
+    function."""
+    def of_nodes(nodes: Any) -> Iterator[Any]:
+        for node in nodes:
+            for a in node.attribute:
+                if a.HasField("t"):
+                    yield a.t
+                yield from a.tensors
+                for sp in ([a.sparse_tensor] if a.HasField("sparse_tensor") else []) + list(a.sparse_tensors):
+                    yield from (sp.values, sp.indices)
+                for g in ([a.g] if a.HasField("g") else []) + list(a.graphs):
+                    yield from of_graph(g)
+
+    def of_graph(graph: Any) -> Iterator[Any]:
+        yield from graph.initializer
+        for sp in graph.sparse_initializer:
+            yield from (sp.values, sp.indices)
+        yield from of_nodes(graph.node)
+
+    yield from of_graph(model.graph)
+    for fn in model.functions:
+        yield from of_nodes(fn.node)
+
+
+def _validate_onnx(f: BinaryIO, size: int) -> ModelCheck:
     import onnx
     from google.protobuf.message import DecodeError
 
+    from hwdiffnas.remote.onnxwire import WireError, skeleton
+
     model = onnx.ModelProto()
     try:
-        model.ParseFromString(data)
-    except (DecodeError, ValueError, RuntimeError) as exc:
+        model.ParseFromString(skeleton(f, size))
+    except (WireError, DecodeError, ValueError, RuntimeError) as exc:
         raise ModelRejected(f"not a readable ONNX protobuf (truncated or corrupt): {exc}") from exc
     if not model.graph.node or not model.graph.input or not model.graph.output or model.ir_version <= 0:
         raise ModelRejected("not an ONNX model: no graph, inputs or outputs (truncated or another file type)")
-    for tensor in list(model.graph.initializer) + [
-        a.t for n in model.graph.node for a in n.attribute if a.HasField("t")
-    ]:
-        if tensor.data_location == onnx.TensorProto.EXTERNAL or tensor.external_data:
-            raise ModelRejected("ONNX models with external data files are refused (they name paths to read)")
+    # before the checker, which looks for external files relative to the current folder: the answer must not
+    # depend on whether a file of that name happens to exist there
+    if any(t.data_location == onnx.TensorProto.EXTERNAL or t.external_data for t in _all_tensors(model)):
+        raise ModelRejected("ONNX models with external data files are refused (they name paths to read)")
     try:
         onnx.checker.check_model(model, full_check=False)
     except (onnx.checker.ValidationError, ValueError, RuntimeError) as exc:
@@ -108,20 +151,21 @@ def _validate_onnx(data: bytes) -> ModelCheck:
     if not shape or any(s > 4096 for s in shape) or _prod(shape) > 64 * 1024 * 1024:
         raise ModelRejected(f"implausible input shape {shape}")
     meta = {p.key: p.value for p in model.metadata_props}
-    return ModelCheck("onnx", shape, meta, len(data))
+    return ModelCheck("onnx", shape, meta, size)
 
 
-def _validate_tflite(data: bytes) -> ModelCheck:
-    if data[4:8] != b"TFL3":
+def _validate_tflite(f: BinaryIO, head: bytes, size: int) -> ModelCheck:
+    if head[4:8] != b"TFL3":
         raise ModelRejected("not a TFLite model: missing the 'TFL3' flatbuffer identifier")
-    (root,) = struct.unpack_from("<I", data, 0)
-    if root < 8 or root + 4 > len(data):
+    (root,) = struct.unpack_from("<I", head, 0)
+    if root < 8 or root + 4 > size:
         raise ModelRejected("TFLite flatbuffer root offset points outside the file (truncated)")
-    (vt_off,) = struct.unpack_from("<i", data, root)
+    f.seek(root)
+    (vt_off,) = struct.unpack("<i", f.read(4))
     vtable = root - vt_off
-    if vtable < 0 or vtable + 4 > len(data):
+    if vtable < 0 or vtable + 4 > size:
         raise ModelRejected("TFLite flatbuffer vtable points outside the file (truncated)")
-    return ModelCheck("tflite", (), {}, len(data))
+    return ModelCheck("tflite", (), {}, size)
 
 
 def _prod(xs: tuple[int, ...]) -> int:

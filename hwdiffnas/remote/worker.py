@@ -35,7 +35,7 @@ def runtimes_info() -> dict[str, dict[str, Any]]:
             ok, why = prof.available()
             version = prof.version() if ok else ""
             out[name] = {"available": bool(ok), "version": version, "model_format": prof.model_format,
-                         "reason": why}
+                         "precisions": list(prof.precisions), "reason": why}
         except Exception as exc:  # a broken plug-in must not take the health report down
             out[name] = {"available": False, "version": "", "model_format": "", "reason": str(exc)}
     return out
@@ -76,6 +76,26 @@ def profile_file(req: dict[str, Any]) -> dict[str, Any]:
     return stats.to_dict(with_samples=bool(req.get("samples", True)))
 
 
+_MEMORY_LIMIT_MB = 0
+
+
+def limit_memory(mb: int) -> None:
+    """Cap this process's data segment (heap, anonymous mappings: what a model's tensors use) at ``mb`` MiB.
+
+    ``RLIMIT_DATA`` rather than ``RLIMIT_AS``: address space that is only reserved (thread stacks' guard
+    regions, GPU drivers' unified-memory ranges) does not count, so runtimes start normally under the limit.
+    """
+    import resource
+
+    global _MEMORY_LIMIT_MB
+    limit = mb * 1024 * 1024
+    _, hard = resource.getrlimit(resource.RLIMIT_DATA)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_DATA, (limit, hard))
+    _MEMORY_LIMIT_MB = mb
+
+
 def handle(req: dict[str, Any]) -> dict[str, Any]:
     """Answer one request; errors become ``{"ok": false, "error": ...}``."""
     try:
@@ -86,7 +106,10 @@ def handle(req: dict[str, Any]) -> dict[str, Any]:
             return {"ok": True, "stats": profile_file(req)}
         return {"ok": False, "error": f"unknown op {op!r}; known: health, profile"}
     except Exception as exc:
-        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+        error = f"{type(exc).__name__}: {exc}"
+        if _MEMORY_LIMIT_MB and (isinstance(exc, MemoryError) or "allocate" in str(exc).lower()):
+            error += f" (the measurement worker is limited to {_MEMORY_LIMIT_MB} MiB: the agent's --job-memory-mb)"
+        return {"ok": False, "error": error}
 
 
 def _private_stdout() -> TextIO:
@@ -130,7 +153,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--runs", type=int, default=50)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--precision", default="fp32")
+    p.add_argument("--memory-limit-mb", type=int, default=0,
+                   help="limit this process's data segment (RLIMIT_DATA: heap and private memory) to N MiB")
     args = p.parse_args(argv)
+    if args.memory_limit_mb > 0:
+        limit_memory(args.memory_limit_mb)
     if args.health or args.once:
         out = _private_stdout()
         if args.health:
@@ -146,11 +173,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _once(args: argparse.Namespace) -> dict[str, Any]:
-    from hwdiffnas.remote.validate import ModelRejected, validate_model
+    from hwdiffnas.remote.validate import ModelRejected, validate_file
 
     try:
-        data = Path(args.model).read_bytes()
-        check = validate_model(data, args.format, max_bytes=1 << 31)
+        check = validate_file(Path(args.model), args.format, max_bytes=1 << 31)
     except (OSError, ModelRejected) as exc:
         return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
     return handle({"op": "profile", "model": args.model, "format": args.format, "runtime": args.runtime,

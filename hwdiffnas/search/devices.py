@@ -59,6 +59,10 @@ def resolve_device(gen: Any, store: Any | None, device: str | None = None,
         return stored_device(store, name, fallback_rep=fallback_rep(gen, name))
     if name in gen.meta.devices:
         return device_from_checkpoint(name, gen, shipped_latency_estimators())
+    if device in reg:  # a configured device without latencies here: say where its data comes from
+        from hwdiffnas.datahints import no_latency_data
+
+        raise UserError(no_latency_data(reg.get(device), store is not None))
     known = sorted(set(gen.meta.devices) | (set(store.latency_devices()) if store is not None else set()))
     raise UserError(f"unknown device {device!r}; known: {', '.join(known)} "
                     "(or give measured rows with --device-table FILE.csv)")

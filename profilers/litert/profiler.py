@@ -58,6 +58,7 @@ class LiteRTProfiler(Profiler):
 
     name = "litert"
     model_format = "tflite"
+    precisions = ("fp32", "int8")
     extra = "litert"
     description = "LiteRT interpreter (ai-edge-litert, XNNPACK CPU delegate), --threads threads; fp32 or int8"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from hwdiffnas.errors import UserError
 from hwdiffnas.interfaces import ExportedModel, LatencyStats, Profiler, ProfileSettings, TorchModel, time_runs
 from profilers.common import expect, profile_input
 
@@ -25,6 +26,9 @@ class OnnxRuntimeProfiler(Profiler):
         from export.onnx.runtime import cpu_session
 
         expect(model, ExportedModel, self.model_format, self.name)
+        if settings.precision != "fp32":
+            raise UserError(f"the onnxruntime profiler times the ONNX file as exported (fp32), not precision "
+                            f"{settings.precision!r}; use a runtime that measures it (e.g. litert for int8)")
         sess = cpu_session(model.path, settings.threads)
         names = [i.name for i in sess.get_inputs()]
         feed = {names[0]: profile_input(model)} if names else {}

@@ -29,6 +29,7 @@ class TensorrtProfiler(Profiler):
 
     name = "tensorrt"
     model_format = "tensorrt"
+    precisions = ("fp32", "fp16", "int8")  # the engine's own precision (checked in `profile`)
     extra = "tensorrt"
     description = "TensorRT engine: trtexec --exportTimes per-inference latency, or Python API + CUDA events"
 
