@@ -144,12 +144,10 @@ def test_search_on_an_unmeasured_host_device_says_to_measure_it(tmp_path: Path,
 
 
 def test_measured_device_latency_source_has_one_prefix(nb201_data_dir: Path, tmp_path: Path) -> None:
-    import argparse
-
     from hwdiffnas.benchmark import open_store
-    from hwdiffnas.cli.cmd_search import resolve_device
     from hwdiffnas.generator import default_checkpoint_path
     from hwdiffnas.generator.model import Generator
+    from hwdiffnas.search import resolve_device
 
     data = tmp_path / "data"
     data.mkdir()
@@ -160,7 +158,7 @@ def test_measured_device_latency_source_has_one_prefix(nb201_data_dir: Path, tmp
             store.record_measurement("local-cpu", "run", c, median_ms=1.0 + 0.1 * i)
         assert store.latency_source("local-cpu") == "measured:local-cpu"
         gen = Generator.load(default_checkpoint_path())
-        device = resolve_device(argparse.Namespace(device="local-cpu", device_table=None), gen, store)
+        device = resolve_device(gen, store, "local-cpu")
     assert device.table_source == "measured:local-cpu"
     point, _, source = device.latencies(cells[:3])
     assert source == ["measured:local-cpu"] * 3 and point[0] == pytest.approx(1.0)
