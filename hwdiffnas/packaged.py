@@ -15,9 +15,11 @@ that is not writable) and the commands read it like an imported store. Devices w
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
@@ -189,12 +191,16 @@ def packaged_store(data_dir: Path | str | None = None) -> Any:
     stat = p.stat()
     tag = hashlib.sha256(f"{stat.st_size}|{stat.st_mtime_ns}|{p}|{SCHEMA_VERSION}".encode()).hexdigest()[:16]
     name = f"nb201-tables-{tag}.sqlite"
-    folder = resolve_data_dir(data_dir) / "packaged"
+    target = resolve_data_dir(data_dir) / "packaged" / name
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        target = folder / name
-        if not target.is_file():
-            build_store(target)
-    except OSError:  # an unwritable data directory: build in a private temporary folder
-        target = build_store(Path(tempfile.mkdtemp(prefix="hwdiffnas-tables-")) / name)
-    return Store(target)
+        if target.is_file():
+            return Store(target)
+    except UserError:  # a damaged cache: build it again
+        pass
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return Store(build_store(target))
+    except (OSError, UserError):  # an unwritable data directory: a private temporary folder, removed at exit
+        folder = Path(tempfile.mkdtemp(prefix="hwdiffnas-tables-"))
+        atexit.register(shutil.rmtree, folder, True)
+        return Store(build_store(folder / name))

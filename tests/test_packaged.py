@@ -136,3 +136,18 @@ def test_campaign_store_is_never_the_packaged_one(tmp_path: Path) -> None:
 
     with pytest.raises(UserError, match="no benchmark store"):
         open_store(tmp_path, require_accuracy=False, packaged=False)
+
+
+def test_damaged_or_unwritable_cache_is_rebuilt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from hwdiffnas import packaged
+
+    packaged.packaged_store(tmp_path).close()
+    (built,) = (tmp_path / "packaged").glob("nb201-tables-*.sqlite")
+    built.write_bytes(b"not a database")
+    with packaged.packaged_store(tmp_path) as store:
+        assert store.has_index() and "pixel3" in store.latency_devices()
+    # a data directory the store cannot be written into: a private temporary folder instead
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where the data directory should be")
+    with packaged.packaged_store(blocked) as store:
+        assert store.path.parent != blocked / "packaged" and "fpga" in store.latency_devices()
