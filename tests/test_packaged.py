@@ -151,3 +151,20 @@ def test_damaged_or_unwritable_cache_is_rebuilt(tmp_path: Path, monkeypatch: pyt
     blocked.write_text("a file where the data directory should be")
     with packaged.packaged_store(blocked) as store:
         assert store.path.parent != blocked / "packaged" and "fpga" in store.latency_devices()
+
+
+def test_bench_grid_without_data_skips_unshipped_devices(monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture) -> None:
+    """Without a data directory the default grid runs the shipped devices and says which it skipped (before, it
+    ran them and then stopped with an error at the first unshipped device); naming such a device is an error."""
+    from hwdiffnas import harness
+
+    monkeypatch.setattr(harness, "HELP_GRID", {"fpga": ("5ms",)})
+    monkeypatch.setattr(harness, "QUANTILE_DEVICES", ("pixel3", "jetson-nano-fp16"))
+    argv = ["bench", "--grid", "--method", "random", "--seeds", "1", "--queries", "2"]
+    assert main([*argv, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [e["device"] for e in out["grid"]] == ["fpga", "pixel3", "pixel3", "pixel3"]
+    assert out["skipped_devices"] == ["jetson-nano-fp16"]
+    assert main([*argv, "--grid-devices", "jetson-nano-fp16"]) == 2
+    assert "no latency table for jetson-nano-fp16" in capsys.readouterr().err
