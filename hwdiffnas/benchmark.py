@@ -40,13 +40,19 @@ __all__ = [
 ]
 
 
-def open_store(data_dir: Path | str | None = None, require_accuracy: bool = True) -> Store:
+def open_store(data_dir: Path | str | None = None, require_accuracy: bool = True, packaged: bool = True) -> Store:
     """Open the existing store in the data directory (``--data-dir``, ``$HWDIFFNAS_DATA``, per-user default).
 
+    Without one, ``packaged`` opens a read-only store of the tables shipped in the package (`hwdiffnas.packaged`).
     Raises `UserError` naming what is missing, and the import command, when the store is absent or lacks the
     NB201 index or (with ``require_accuracy``) any accuracy table.
     """
     path = store_path(data_dir)
+    if not path.is_file() and packaged:
+        from hwdiffnas.packaged import packaged_store, tables_path
+
+        if tables_path().is_file():
+            return packaged_store(data_dir)
     if not path.is_file():
         raise UserError(f"no benchmark store in {resolve_data_dir(data_dir)} (looked for {path}); "
                         f"import the NB201 data first: {IMPORT_HINT}")

@@ -17,13 +17,14 @@ ROOT = Path(__file__).resolve().parents[1] / "hwdiffnas"
 # lowest first; a module may import its own layer and the ones below it, never one above
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("hwdiffnas", "hwdiffnas.errors", "hwdiffnas.jsonable", "hwdiffnas.delegates", "hwdiffnas.datadir",
-     "hwdiffnas.datahints", "hwdiffnas.workdir", "hwdiffnas.storefile"),
+     "hwdiffnas.datahints", "hwdiffnas.workdir", "hwdiffnas.storefile", "hwdiffnas.result_order"),
     ("hwdiffnas.space", "hwdiffnas.devices", "hwdiffnas.remote.validate", "hwdiffnas.remote.onnxwire",
      "hwdiffnas.generator.diffusion", "hwdiffnas.knapsack"),
     ("hwdiffnas.latency.reference", "hwdiffnas.latency", "hwdiffnas.materialize", "hwdiffnas.interfaces",
      "hwdiffnas.predictors", "hwdiffnas.store", "hwdiffnas.store_devices", "hwdiffnas.store_schema",
      "hwdiffnas.spaces"),
     ("hwdiffnas.plugins", "hwdiffnas.importers", "hwdiffnas.import_formats", "hwdiffnas.import_binary",
+     "hwdiffnas.packaged",
      "hwdiffnas.benchmark", "hwdiffnas.deploy", "hwdiffnas.remote", "hwdiffnas.generator", "hwdiffnas.objectives"),
     ("hwdiffnas.latency.device", "hwdiffnas.baselines", "hwdiffnas.campaign"),
     ("hwdiffnas.search",),

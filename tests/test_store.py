@@ -73,7 +73,9 @@ def test_store_inside_source_folder_is_refused(tmp_path: Path, nb201_dir: Path) 
 
 def test_open_store_missing_and_incomplete(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="hwdiffnas data import"):
-        open_store(tmp_path / "nothing")
+        open_store(tmp_path / "nothing", packaged=False)
+    with open_store(tmp_path / "nothing") as shipped:  # by default the tables shipped in the package answer
+        assert shipped.has_index() and shipped.meta("packaged_tables")
     Store.create(tmp_path / "empty").close()
     with pytest.raises(UserError, match=r"incomplete: missing the NB201 index .* and accuracies"):
         open_store(tmp_path / "empty")

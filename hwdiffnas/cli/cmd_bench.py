@@ -61,6 +61,12 @@ def configs_from_args(methods: list[str], queries: list[int], fractions: list[fl
     return out
 
 
+def missing_devices(store: Any, grid: list) -> list[str]:
+    """The grid's devices without latency data in ``store`` (e.g. unshipped tables without a data directory)."""
+    have = set(store.latency_devices())
+    return list(dict.fromkeys(d for d, _b in grid if d is not None and d not in have))
+
+
 def run(args: argparse.Namespace) -> int:
     from hwdiffnas.benchmark import open_store
     from hwdiffnas.errors import UserError
@@ -99,7 +105,16 @@ def run(args: argparse.Namespace) -> int:
     seeds = list(range(args.seeds))
     with open_store(args.data_dir) as store:
         log = None if args.json else (lambda s: print(s, file=sys.stderr))
+        skipped = missing_devices(store, grid) if args.grid and not args.device_table else []
+        if skipped and (args.grid_devices or args.device or set(skipped) >= {d for d, _b in grid}):
+            raise UserError(f"no latency table for {', '.join(skipped)} in {store.path}; import it (hwdiffnas data "
+                            "import DIR) or leave it out of --grid-devices")
+        grid = [(d, b) for d, b in grid if d not in skipped]
         result = run_grid(store, grid, configs, seeds, args.dataset, args.column, args.device_table, log=log)
+        if skipped:
+            result["skipped_devices"] = skipped
+            print(f"note: skipped {', '.join(skipped)}: no latency table in the store (the package ships only the "
+                  "clearly licensed ones; import the others with hwdiffnas data import DIR)", file=sys.stderr)
         paths = write_outputs(store, result, Path(args.out), device_table=args.device_table,
                               plot=not args.no_plot) if args.out else {}
     if args.json:

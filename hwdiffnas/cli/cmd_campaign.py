@@ -163,7 +163,7 @@ def _store(args: argparse.Namespace, need_index: bool) -> Any:
     if need_index:
         from hwdiffnas.benchmark import open_store
 
-        return open_store(args.data_dir, require_accuracy=False)
+        return open_store(args.data_dir, require_accuracy=False, packaged=False)
     from hwdiffnas.devices import default_registry
 
     try:

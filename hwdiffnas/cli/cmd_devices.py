@@ -36,12 +36,16 @@ def _sources(d: Any) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from hwdiffnas.devices import default_registry
+    from hwdiffnas.packaged import shipped_status, shipped_table
 
     registry = default_registry()
     devices = [registry.get(args.name)] if args.name else list(registry)
     if args.json:
-        print_json({"devices": [d.to_dict() for d in devices]})
+        print_json({"devices": [d.to_dict() | {"shipped_table": shipped_table(d),
+                                                    "shipped": shipped_status(d)} for d in devices]})
         return 0
-    rows = [(d.name, d.kind, _sources(d), _route(d), d.description) for d in devices]
-    print(format_table(["name", "kind", "latency tables", "measured by", "description"], rows))
+    rows = [(d.name, d.kind, _sources(d), shipped_status(d), _route(d), d.description) for d in devices]
+    print(format_table(["name", "kind", "latency tables", "shipped table", "measured by", "description"], rows))
+    print("shipped table: the exact table inside the package (used without a data directory); 'no' devices use the "
+          "shipped latency estimators until you import their table (hwdiffnas data import DIR)")
     return 0

@@ -50,14 +50,18 @@ def _positive(name: str, value: int, zero_ok: bool = False) -> None:
         raise UserError(f"{name} must be {'non-negative' if zero_ok else 'positive'}, got {value}")
 
 
+PACKAGED_NOTE = ("no benchmark store: the tables shipped in the package answer (NATS-Bench accuracies; HELP and "
+                 "HW-NAS-Bench latencies, MIT); other devices' latencies are estimates")
+
+
 def _open_store_or_none(data_dir: str | None) -> tuple[Any, str]:
     from hwdiffnas.benchmark import open_store
     from hwdiffnas.datadir import store_path
     from hwdiffnas.errors import UserError
 
-    if not store_path(data_dir).is_file():
-        return None, "no benchmark store: latencies are estimates and accuracies are not looked up"
     try:
+        if not store_path(data_dir).is_file():
+            return open_store(data_dir), PACKAGED_NOTE
         return open_store(data_dir), ""
     except UserError as exc:
         return None, f"benchmark store not used ({exc})"

@@ -5,7 +5,9 @@ per-cell scores summarizing the log-latency tables of other devices — so that 
 cells borrows the shape of the devices already in the benchmark. Penalties are chosen by exact leave-one-out
 error. Uncertainty is split-conformal in spirit: the leave-one-out residuals, each divided by the model's
 predictive scale ``sqrt(1 + v(x))`` (``v`` = the ridge estimate's variance factor at ``x``), form the
-calibration set; an interval or a probability for a new cell rescales them by that cell's own scale.
+calibration set; an interval or a probability for a new cell rescales them by that cell's own scale. A fit on a
+whole table also scales each cell by its group's residual tail (cells grouped by their number of convolution
+edges, `group_scales`), so the one-sided bound holds per group, not only on average.
 
 The point estimate is ``exp`` of the predicted log-latency (a median, not a mean, of the predictive
 distribution). Cells without an input→output path are left out of fitting by default; predictions for them are
@@ -131,7 +133,8 @@ class LatencyPredictor:
     """Predicts one device's latency (ms) for any cell, with calibrated intervals.
 
     ``log_ms(code) = intercept + ((features - x_mean) / x_scale) @ coef + offset[code]``; the predictive
-    scale at a code is ``sqrt(1 + variance[code])`` (or ``sqrt(1 + variance_const)``); ``residuals`` are the
+    scale at a code is ``sqrt(1 + variance[code])`` (or ``sqrt(1 + variance_const)``), times ``group_scale`` of
+    its number of convolution edges when set; ``residuals`` are the
     sorted normalized leave-one-out residuals (or their quantiles when there are many), from ``n_calib`` rows.
     """
 
@@ -147,6 +150,7 @@ class LatencyPredictor:
     variance: np.ndarray | None = None  # (15625,) variance factor by code
     variance_const: float = 0.0
     info: dict[str, Any] = field(default_factory=dict)
+    group_scale: np.ndarray | None = None  # (7,) scale factor by number of convolution edges (`group_scales`)
 
     # --- core ---------------------------------------------------------------------------------------------
     def log_predict(self, cells: Sequence[Cell] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -157,7 +161,10 @@ class LatencyPredictor:
         if self.offset is not None:
             mu = mu + self.offset[codes]
         var = self.variance[codes] if self.variance is not None else np.full(len(codes), self.variance_const)
-        return mu, np.sqrt(1.0 + var)
+        scale = np.sqrt(1.0 + var)
+        if self.group_scale is not None:
+            scale = scale * self.group_scale[conv_count(codes)]
+        return mu, scale
 
     def _quantile(self, level: float) -> float:
         """Conformal quantile of the normalized residuals at ``level`` (±inf beyond the calibration set)."""
@@ -232,6 +239,37 @@ def _check_level(value: float, name: str) -> None:
         raise UserError(f"{name} must lie strictly between 0 and 1, got {value}")
 
 
+GROUP_TAIL = 0.95  # the level at which `group_scales` matches each group's residual tail to the whole table's
+MIN_GROUP_ROWS = 50
+OPS_PER_CELL_RANGE = range(7)  # a cell has 0..6 convolution edges
+
+
+def conv_count(codes: np.ndarray) -> np.ndarray:
+    """(n,) number of convolution edges (``nor_conv_1x1`` / ``nor_conv_3x3``) of each cell code."""
+    ops = all_ops()[np.asarray(codes, dtype=np.int64)]  # (n, 6)
+    return ((ops == 2) | (ops == 3)).sum(axis=1)
+
+
+def group_scales(codes: np.ndarray, residuals: np.ndarray) -> np.ndarray:
+    """(7,) factor on the predictive scale of a cell with 0..6 convolution edges: the `GROUP_TAIL` quantile of
+    the group's residuals over the whole table's (clipped to [0.25, 4]; 1 for a group with fewer than
+    `MIN_GROUP_ROWS` rows or a non-positive tail). With it the one-sided bound is calibrated per group (Mondrian
+    conformal) instead of on average: a whole-table fit errs differently on conv-light and conv-heavy cells, and
+    the accurate cells a search returns are conv-heavy."""
+    r = np.asarray(residuals, dtype=np.float64)
+    group = conv_count(codes)
+    q_all = float(np.quantile(r, GROUP_TAIL))
+    out = np.ones(len(OPS_PER_CELL_RANGE))
+    if not q_all > 0:
+        return out
+    for g in OPS_PER_CELL_RANGE:
+        sel = group == g
+        q = float(np.quantile(r[sel], GROUP_TAIL)) if sel.sum() >= MIN_GROUP_ROWS else q_all
+        if q > 0:
+            out[g] = min(4.0, max(0.25, q / q_all))
+    return out
+
+
 MAX_STORED_RESIDUALS = 1001
 FEW_ROWS = 2000  # below this many rows a per-cell variance table is kept (it matters); above, a constant
 
@@ -295,6 +333,10 @@ def fit_latency_predictor(
         _, ratio, fit = best
         info.update(mode="transfer", lam=fit.lam, feature_penalty_ratio=float(ratio), basis_devices=basis.devices)
     scale_train = np.sqrt(1.0 + fit.train_variance)
+    group_scale = None
+    if basis is None and n >= FEW_ROWS:  # a whole table: the upper tail's width by cell group (see `group_scales`)
+        group_scale = group_scales(codes, fit.loo_residuals)
+        scale_train = group_scale[conv_count(codes)] * np.sqrt(1.0 + float(np.mean(fit.train_variance)))
     normalized = np.sort(fit.loo_residuals / scale_train)
     if len(normalized) > MAX_STORED_RESIDUALS:
         normalized = np.quantile(normalized, np.linspace(0.0, 1.0, MAX_STORED_RESIDUALS))
@@ -332,4 +374,5 @@ def fit_latency_predictor(
         variance=variance,
         variance_const=variance_const,
         info=info,
+        group_scale=group_scale,
     )

@@ -65,6 +65,8 @@ def latency_to_state(pred: LatencyPredictor, prefix: str = "") -> tuple[dict[str
         "variance_const": float(pred.variance_const),
         "info": json.loads(json.dumps(pred.info, default=list)),
     }
+    if pred.group_scale is not None:
+        meta["group_scale"] = [float(v) for v in pred.group_scale]
     return arrays, meta
 
 
@@ -86,6 +88,10 @@ def latency_from_state(arrays: dict[str, np.ndarray], meta: dict[str, Any], pref
         raise UserError(f"{where}: calibration residuals must be sorted and hold 2+ values")
     offset = arrays.get(f"{prefix}offset")
     variance = arrays.get(f"{prefix}variance")
+    group = meta.get("group_scale")
+    if group is not None and not (isinstance(group, list) and len(group) == 7
+                                  and all(isinstance(v, (int, float)) and v > 0 for v in group)):
+        raise UserError(f"{where}: group_scale must be a list of 7 positive numbers, got {group!r}")
     return LatencyPredictor(
         feature_set=fs,
         x_mean=_get(arrays, f"{prefix}x_mean", where, (p,)).astype(np.float64),
@@ -99,6 +105,7 @@ def latency_from_state(arrays: dict[str, np.ndarray], meta: dict[str, Any], pref
         variance=None if variance is None else _get(arrays, f"{prefix}variance", where, (NUM_CELLS,)),
         variance_const=float(_meta(meta, "variance_const", where, (int, float))),
         info=dict(meta.get("info", {})),
+        group_scale=None if group is None else np.asarray(group, dtype=np.float64),
     )
 
 

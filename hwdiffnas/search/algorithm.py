@@ -14,6 +14,7 @@ import numpy as np
 from hwdiffnas.errors import UserError
 from hwdiffnas.generator.conditions import build_conditions
 from hwdiffnas.latency.device import DeviceLatency
+from hwdiffnas.result_order import result_rank
 from hwdiffnas.search.pool import build_pool, measure_candidates
 from hwdiffnas.search.report import SearchReport, SearchResult, SearchSettings, default_global_share
 from hwdiffnas.space import Cell
@@ -129,6 +130,7 @@ def run_search(gen: Any, device: DeviceLatency, budget_ms: float, dataset: str, 
     # not looked up: safe picks first, each group in query-plan order (the generator's and the surrogate's best
     # alternate, as the queries would)
     rest_r.sort(key=lambda r: r.may_exceed_budget)
+    top = sorted((known_acc + rest_r)[: settings.top], key=result_rank)  # the same picks, in the order believed
     if not results:
         notes.append("no sampled cell fits the budget; try more --samples or a larger budget")
     return SearchReport(
@@ -136,5 +138,5 @@ def run_search(gen: Any, device: DeviceLatency, budget_ms: float, dataset: str, 
         samples=len(cells), feasible_fraction=feasible_fraction, validity=1.0 if cells else 0.0,
         connected_fraction=sum(counts[c] for c in uniq if c.is_connected) / n,
         uniqueness=len(uniq) / n, novelty=novelty, seconds=time.perf_counter() - t0,
-        sample_seconds=sample_seconds, results=(known_acc + rest_r)[: settings.top], notes=notes,
+        sample_seconds=sample_seconds, results=top, notes=notes,
         candidates=pool.size, known_labels=len(known), measurements=n_measured)
