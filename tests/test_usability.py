@@ -125,7 +125,8 @@ def test_search_on_a_listed_device_without_data_says_how_to_get_it(with_store: b
     err = capsys.readouterr().err
     assert "unknown device" not in err
     assert "'edgegpu' has no latency data" in err and "--trust-pickle" in err and "HW-NAS-Bench" in err
-    assert ("in the benchmark store" in err) == with_store
+    # without a data directory the store is the one built from the packaged tables (which lack edgegpu)
+    assert "in the benchmark store" in err
 
 
 def test_oracle_on_a_listed_device_without_data_names_its_source(nb201_data_dir: Path,
