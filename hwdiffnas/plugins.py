@@ -157,7 +157,10 @@ def get_profiler(name: str) -> Profiler:
 
 # NB201 is also a built-in, so the default space resolves even where the installed entry points are stale
 spaces: Registry[SearchSpace[Any]] = Registry("search space", SPACE_GROUP, SearchSpace,
-                                              builtins={DEFAULT_SPACE: "hwdiffnas.spaces.nb201:NB201Space"})
+                                              builtins={DEFAULT_SPACE: "hwdiffnas.spaces.nb201:NB201Space",
+                                                        "fbnet": "hwdiffnas.spaces.fbnet.space:FBNetSpace",
+                                                        "nasbench_macro":
+                                                            "hwdiffnas.spaces.nasbench_macro.plugin:MacroSpace"})
 _SPACES: dict[str, SearchSpace[Any]] = {}
 
 

@@ -5,17 +5,14 @@ from __future__ import annotations
 import pytest
 
 from hwdiffnas.errors import UserError
-from hwdiffnas.plugins import get_space, register_space
+from hwdiffnas.plugins import get_space
 from hwdiffnas.spaces.base import SearchSpace
 
 
-@pytest.fixture(autouse=True)
-def _registered() -> None:
-    from hwdiffnas.spaces.fbnet.space import FBNetSpace
-    from hwdiffnas.spaces.nasbench_macro.plugin import MacroSpace
+def test_fbnet_and_macro_are_installed_spaces() -> None:
+    from hwdiffnas.plugins import space_names
 
-    register_space("fbnet", FBNetSpace)
-    register_space("nasbench_macro", MacroSpace)
+    assert {"nb201", "fbnet", "nasbench_macro"} <= set(space_names())
 
 
 def test_fbnet_space_answers_the_interface() -> None:
@@ -63,3 +60,45 @@ def test_macro_space_answers_the_interface() -> None:
     assert count_parameters(net) == sp.size_counts(arch, "cifar10")[1] == 1_985_514
     with pytest.raises(UserError, match="known: cifar10"):
         sp.materialize(arch, "cifar100")
+
+
+def test_latency_command_answers_from_the_lookup_tables(tmp_path, capsys) -> None:
+    import json
+
+    from hwdiffnas.cli import main
+
+    archs = tmp_path / "archs.txt"
+    archs.write_text("# two architectures\n0000000000000000000000\n7818488874147327324245\n")
+    assert main(["latency", "--space", "fbnet", "--device", "fpga", "--arch-file", str(archs), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["dataset"] == "cifar100" and [r["source"] for r in out["latencies"]] == ["lut", "lut"]
+    assert out["latencies"][0]["latency_ms"] == pytest.approx(10.74, abs=0.005)
+    assert out["latencies"][1]["latency_ms"] == pytest.approx(25.30272, abs=1e-6)  # HELP's row idx 0
+
+
+@pytest.mark.parametrize(("argv", "needle"), [
+    (["--device", "pixel2"], "has no latency data in space 'fbnet' (cifar100); devices with data: eyeriss, fpga"),
+    (["--device", "raspi4", "--dataset", "imagenet"], "no latency table exists for space 'fbnet' in the 'imagenet'"),
+    (["--device", "raspi4", "--arch", "3,3,4,1,3,1"], "like a NAS-Bench-201 cell"),
+    (["--device", "raspi4", "--arch", "78184888741473273242"], "has 20 characters; it needs 22"),
+    (["--device", "raspi4"], "give architectures with --arch"),
+])
+def test_latency_command_bad_input(argv: list[str], needle: str, capsys) -> None:
+    from hwdiffnas.cli import main
+
+    base = ["latency", "--space", "fbnet"]
+    extra = [] if "--arch" in argv or argv == ["--device", "raspi4"] else ["--arch", "0" * 22]
+    assert main(base + argv + extra) == 2
+    assert needle in capsys.readouterr().err
+
+
+def test_latency_command_in_the_nb201_space_reads_the_store(capsys) -> None:
+    import json
+
+    from hwdiffnas.cli import main
+
+    assert main(["latency", "--device", "pixel3", "--arch", "3,3,4,1,3,1", "--json"]) == 0
+    row = json.loads(capsys.readouterr().out)["latencies"][0]
+    assert row["source"].startswith("table:help:hwnb_c10_pixel3") and row["latency_ms"] == row["upper_ms"]
+    assert main(["latency", "--space", "nasbench_macro", "--device", "raspi4", "--arch", "22212220"]) == 2
+    assert "no latency table exists for space 'nasbench_macro'" in capsys.readouterr().err

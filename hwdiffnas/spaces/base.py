@@ -21,13 +21,22 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from hwdiffnas.errors import UserError
 
 if TYPE_CHECKING:
     import numpy as np
     from torch import nn
+
+class ExactLatency(Protocol):
+    """An exact latency model of one device over a space's architectures (e.g. a sum of lookup-table entries)."""
+
+    device: str
+
+    def latency_ms(self, arch: Any) -> float:
+        """Latency of one architecture, milliseconds, batch 1."""
+
 
 A = TypeVar("A")
 """The architecture type of a space (hashable, comparable, immutable)."""
@@ -243,6 +252,11 @@ class SearchSpace(ABC, Generic[A]):
 
         net = self.materialize(arch, dataset)
         return count_macs(net, self.input_shape(dataset)), count_parameters(net)
+
+    def latency_tables(self, dataset: str) -> dict[str, ExactLatency]:
+        """Exact latency models shipped with the space for a dataset setting, by device (source ``lut``; default
+        none)."""
+        return {}
 
     def supports(self) -> Supports:
         """Datasets and space-specific paths (default: the dataset settings, no special exporter)."""

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from hwdiffnas.errors import UserError
-from hwdiffnas.spaces.base import DatasetSetting, Encoding, SearchSpace, Supports
+from hwdiffnas.spaces.base import DatasetSetting, Encoding, ExactLatency, SearchSpace, Supports
 from hwdiffnas.spaces.fbnet.arch import BLOCKS, NUM_BLOCKS, NUM_LAYERS, FBNetArch
 from hwdiffnas.spaces.fbnet.network import SETTINGS
 
@@ -75,6 +75,14 @@ class FBNetSpace(SearchSpace[FBNetArch]):
 
         macs, params = cost_tables(self.dataset(dataset).name)
         return macs.total(arch), params.total(arch)
+
+    def latency_tables(self, dataset: str) -> dict[str, ExactLatency]:
+        """HW-NAS-Bench's lookup tables (fpga, eyeriss, raspi4, pixel3), CIFAR-100 setting only."""
+        if self.dataset(dataset).name != "cifar100":
+            return {}
+        from hwdiffnas.spaces.fbnet.lut import load_latency_models
+
+        return dict(load_latency_models())
 
     def supports(self) -> Supports:
         return Supports(tuple(self.datasets), exporters=("tflite", "tflite-int8"), accuracy_tables=False,
