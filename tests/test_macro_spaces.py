@@ -102,3 +102,34 @@ def test_latency_command_in_the_nb201_space_reads_the_store(capsys) -> None:
     assert row["source"].startswith("table:help:hwnb_c10_pixel3") and row["latency_ms"] == row["upper_ms"]
     assert main(["latency", "--space", "nasbench_macro", "--device", "raspi4", "--arch", "22212220"]) == 2
     assert "no latency table exists for space 'nasbench_macro'" in capsys.readouterr().err
+
+
+def test_devices_per_space(capsys) -> None:
+    import json
+
+    from hwdiffnas.cli import main
+
+    assert main(["devices", "--space", "fbnet", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    by_name = {d["name"]: d for d in out["devices"]}
+    assert {"fpga", "eyeriss", "raspi4", "pixel3", "gold_6226", "titanxp_64"} <= set(by_name)
+    assert by_name["raspi4"]["tables"][0] | {"status": ""} == {"source": "lut", "column": "raspi4",
+                                                               "setting": "cifar100", "status": ""}
+    assert "exact lookup table" in by_name["fpga"]["tables"][0]["status"]
+    assert "jetson-nano-fp16" not in by_name  # no data in this space
+    assert main(["devices", "--json"]) == 0  # the NB201 listing keeps its keys; fpga's NB201 tables unchanged
+    fpga = {d["name"]: d for d in json.loads(capsys.readouterr().out)["devices"]}["fpga"]
+    assert all(t["space"] == "nb201" for t in fpga["tables"]) and fpga["space_tables"]["fbnet"][0]["source"] == "lut"
+
+
+@pytest.mark.parametrize(("table", "needle"), [
+    ({"space": "darts", "source": "help", "column": "x"}, "space = 'darts' is not one of nb201, fbnet"),
+    ({"source": "lut", "column": "x"}, "source = 'lut' is not one of help, eagle, hw360, hwnasbench, measured"),
+    ({"space": "fbnet", "source": "eagle", "column": "x"}, "source = 'eagle' is not one of help, lut, measured"),
+])
+def test_device_config_space_tables_are_validated(table: dict, needle: str) -> None:
+    from hwdiffnas.devices import parse_device_config
+
+    doc = {"name": "board", "description": "d", "kind": "sbc", "tables": [table]}
+    with pytest.raises(UserError, match=needle.replace("(", r"\(")):
+        parse_device_config(doc, "board.toml")
