@@ -77,7 +77,7 @@ def test_latency_command_answers_from_the_lookup_tables(tmp_path, capsys) -> Non
 
 
 @pytest.mark.parametrize(("argv", "needle"), [
-    (["--device", "pixel2"], "has no latency data in space 'fbnet' (cifar100); devices with data: eyeriss, fpga"),
+    (["--device", "jetson-nano-fp16"], "has no latency data in space 'fbnet' (cifar100); devices with data: 1080ti_1"),
     (["--device", "raspi4", "--dataset", "imagenet"], "no latency table exists for space 'fbnet' in the 'imagenet'"),
     (["--device", "raspi4", "--arch", "3,3,4,1,3,1"], "like a NAS-Bench-201 cell"),
     (["--device", "raspi4", "--arch", "78184888741473273242"], "has 20 characters; it needs 22"),
@@ -133,3 +133,74 @@ def test_device_config_space_tables_are_validated(table: dict, needle: str) -> N
     doc = {"name": "board", "description": "d", "kind": "sbc", "tables": [table]}
     with pytest.raises(UserError, match=needle.replace("(", r"\(")):
         parse_device_config(doc, "board.toml")
+
+
+def test_shipped_help_tables_equal_the_csvs(fbnet_dir) -> None:
+    import numpy as np
+
+    from hwdiffnas.spaces.fbnet.data import read_fbnet_tables
+    from hwdiffnas.spaces.fbnet.help_tables import load_help_tables
+
+    csv, shipped = read_fbnet_tables(fbnet_dir), load_help_tables()
+    assert np.array_equal(csv.ops, shipped.ops) and set(csv.latency_ms) == set(shipped.latency_ms)
+    assert all(np.array_equal(csv.latency_ms[d], shipped.latency_ms[d]) for d in csv.latency_ms)
+
+
+def test_measured_device_rows_are_exact_and_others_estimated_with_a_bound(capsys) -> None:
+    import json
+
+    from hwdiffnas.cli import main
+    from hwdiffnas.spaces.fbnet.help_tables import load_help_tables
+
+    row7 = load_help_tables().op_string(7)
+    assert main(["latency", "--space", "fbnet", "--device", "titan_rtx_1", "--arch", row7, "--arch", "0" * 22,
+                 "--json"]) == 0
+    exact, est = json.loads(capsys.readouterr().out)["latencies"]
+    assert exact["source"] == "table:help:titan_rtx_1" and exact["latency_ms"] == exact["upper_ms"]
+    assert est["source"] == "estimate" and est["upper_ms"] > est["latency_ms"] > 0
+
+
+def test_rows_predictor_ranks_held_out_architectures() -> None:
+    import numpy as np
+    from scipy.stats import spearmanr
+
+    from hwdiffnas.predictors.rows import fit_rows_predictor
+
+    sp = get_space("fbnet")
+    rows = sp.measured_rows("cifar100")["titan_rtx_1"]
+    perm = np.random.default_rng(0).permutation(len(rows.archs))  # HELP's row order is not exchangeable
+    x = sp.features([sp.parse(rows.archs[i]) for i in perm])
+    y = np.asarray(rows.latency_ms)[perm]
+    pred = fit_rows_predictor(x[:4000], y[:4000])
+    point, upper = pred.point_and_upper(x[4000:], 0.05)
+    assert spearmanr(point, y[4000:])[0] > 0.98
+    assert 0.92 < float(np.mean(y[4000:] <= upper)) < 0.98
+
+
+def test_a_new_board_from_its_rows_through_the_other_devices(tmp_path, capsys) -> None:
+    import json
+
+    import numpy as np
+    from scipy.stats import spearmanr
+
+    from hwdiffnas.cli import main
+    from hwdiffnas.spaces.fbnet.help_tables import load_help_tables
+
+    tables = load_help_tables()
+    lat = tables.latency_ms["gold_6240"]
+    table = tmp_path / "board.csv"
+    table.write_text("arch,latency_ms\n" + "".join(f"{tables.op_string(i)},{lat[i]}\n" for i in range(40)))
+    probe = list(range(4000, 4060))
+    argv = ["latency", "--space", "fbnet", "--device-table", str(table), "--json"]
+    for i in probe:
+        argv += ["--arch", tables.op_string(i)]
+    assert main(argv + ["--arch", tables.op_string(3)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["device"] == "board" and out["latencies"][-1]["source"] == "measured:board"
+    est = [r["latency_ms"] for r in out["latencies"][:-1]]
+    assert spearmanr(est, lat[probe])[0] > 0.85  # the board's other devices-shaped estimate
+    bad = tmp_path / "bad.csv"
+    bad.write_text("arch,ms\n0000000000000000000000,1\n")
+    assert main(["latency", "--space", "fbnet", "--device-table", str(bad), "--arch", "0" * 22]) == 2
+    assert "needs the columns arch,latency_ms" in capsys.readouterr().err
+    assert np.isfinite(est).all()

@@ -38,6 +38,15 @@ class ExactLatency(Protocol):
         """Latency of one architecture, milliseconds, batch 1."""
 
 
+@dataclass(frozen=True)
+class MeasuredRows:
+    """Measured latencies of one device: ``archs`` (architecture strings, exact form) and ``latency_ms``."""
+
+    archs: tuple[str, ...]
+    latency_ms: tuple[float, ...]
+    source: str
+
+
 A = TypeVar("A")
 """The architecture type of a space (hashable, comparable, immutable)."""
 
@@ -256,6 +265,11 @@ class SearchSpace(ABC, Generic[A]):
     def latency_tables(self, dataset: str) -> dict[str, ExactLatency]:
         """Exact latency models shipped with the space for a dataset setting, by device (source ``lut``; default
         none)."""
+        return {}
+
+    def measured_rows(self, dataset: str) -> dict[str, MeasuredRows]:
+        """Measured latency rows shipped with the space for a dataset setting, by device (default none): exact for
+        their architectures, and what a predictor for the others is fitted on."""
         return {}
 
     def supports(self) -> Supports:

@@ -14,7 +14,14 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from hwdiffnas.errors import UserError
-from hwdiffnas.spaces.base import DatasetSetting, Encoding, ExactLatency, SearchSpace, Supports
+from hwdiffnas.spaces.base import (
+    DatasetSetting,
+    Encoding,
+    ExactLatency,
+    MeasuredRows,
+    SearchSpace,
+    Supports,
+)
 from hwdiffnas.spaces.fbnet.arch import BLOCKS, NUM_BLOCKS, NUM_LAYERS, FBNetArch
 from hwdiffnas.spaces.fbnet.network import SETTINGS
 
@@ -83,6 +90,18 @@ class FBNetSpace(SearchSpace[FBNetArch]):
         from hwdiffnas.spaces.fbnet.lut import load_latency_models
 
         return dict(load_latency_models())
+
+    def measured_rows(self, dataset: str) -> dict[str, MeasuredRows]:
+        """HELP's measured FBNet-space tables (20 device settings × 5,000 architectures, CIFAR-100 setting)."""
+        if self.dataset(dataset).name != "cifar100":
+            return {}
+        from hwdiffnas.spaces.fbnet.help_tables import load_help_tables
+
+        tables = load_help_tables()
+        archs = tuple(tables.op_string(i) for i in range(len(tables.ops)))
+        lut = set(self.latency_tables(dataset))
+        return {d: MeasuredRows(archs, tuple(float(v) for v in lat), f"table:help:{d}")
+                for d, lat in tables.latency_ms.items() if d not in lut}
 
     def supports(self) -> Supports:
         return Supports(tuple(self.datasets), exporters=("tflite", "tflite-int8"), accuracy_tables=False,
