@@ -63,7 +63,10 @@ def _space_source(space: Any, t: Any, dataset: str) -> str:
         exact = t.column in space.latency_tables(dataset) if dataset in space.datasets else False
         return "exact lookup table, shipped" if exact else "lookup table missing from this installation"
     if t.source == "help":
-        return "HELP's 5,000 measured architectures (not servable yet: estimate or measure)"
+        rows = space.measured_rows(dataset) if dataset in space.datasets else {}
+        if t.column in rows:
+            return f"{len(rows[t.column].archs):,} measured architectures, shipped: exact there, estimate elsewhere"
+        return "measured rows missing from this installation"
     return "measured rows"
 
 
