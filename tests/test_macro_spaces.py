@@ -204,3 +204,28 @@ def test_a_new_board_from_its_rows_through_the_other_devices(tmp_path, capsys) -
     assert main(["latency", "--space", "fbnet", "--device-table", str(bad), "--arch", "0" * 22]) == 2
     assert "needs the columns arch,latency_ms" in capsys.readouterr().err
     assert np.isfinite(est).all()
+
+
+def test_optimum_command_is_exact_and_refuses_what_is_not_additive(capsys) -> None:
+    import json
+
+    from hwdiffnas.cli import main
+    from hwdiffnas.spaces.fbnet.lut import load_latency_models
+    from hwdiffnas.spaces.fbnet.optimum import exact_optimum
+
+    assert main(["optimum", "--device", "pixel3", "--budget", "17.711ms", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    best = exact_optimum(load_latency_models()["pixel3"], 17.711, "flops")
+    assert out["arch"] == best.arch.op_string and out["value"] == best.value and out["latency_ms"] <= 17.711
+    assert out["objective_source"] == "objective:flops" and out["latency_source"] == "lut"
+    assert main(["optimum", "--device", "pixel3", "--budget", "p50", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["budget_ms"] == pytest.approx(17.711, abs=1e-3)  # HELP's median
+    for argv, needle in ((["--budget", "5ms"], "below the fastest FBNet architecture on 'raspi4' (7.798"),
+                         (["--budget", "p50", "--objective", "zen"], "objective 'zen' is not a sum over layers"),
+                         (["--budget", "p50", "--objective", "accuracy"], "not a sum over layers")):
+        assert main(["optimum", "--device", "raspi4", *argv]) == 2
+        assert needle in capsys.readouterr().err
+    assert main(["optimum", "--device", "gold_6226", "--budget", "50ms"]) == 2
+    assert "needs additive latency" in capsys.readouterr().err
+    assert main(["optimum", "--space", "nb201", "--device", "fpga", "--budget", "5ms"]) == 2
+    assert "has no exact method" in capsys.readouterr().err

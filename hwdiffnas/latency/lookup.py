@@ -170,3 +170,24 @@ def space_latencies(space: SearchSpace[Any], device: str | None, archs: Sequence
                         f"{measure_hint(space, dataset)}")
     raise UserError(f"device {device!r} has no latency data in space {space.name!r} ({dataset}); devices with "
                     f"data: {', '.join(sorted(served))}; or {measure_hint(space, dataset)}")
+
+
+QUANTILE_SAMPLE = 5000
+
+
+def space_budget_ms(space: SearchSpace[Any], device: str | None, text: str, dataset: str,
+                    device_table: str | Path | None = None) -> float:
+    """A budget in ms: a unit budget as written; ``pNN`` = the NN-th percentile of the device's latency over the
+    space's reference sample — the architectures of its shipped measured rows (FBNet: HELP's 5,000) or, without
+    rows, 5,000 seeded uniform samples — each from the best source (exact where known, else the estimate)."""
+    from hwdiffnas.benchmark import parse_budget, quantile_fraction
+
+    if quantile_fraction(text) is None:
+        return parse_budget(text)
+    rows = space.measured_rows(dataset)
+    if rows:
+        sample = [space.parse(a) for a in next(iter(rows.values())).archs]
+    else:
+        sample = space.sample(QUANTILE_SAMPLE, seed=0)
+    answers = space_latencies(space, device, sample, dataset, device_table=device_table)
+    return parse_budget(text, np.array([a.latency_ms for a in answers]))

@@ -267,6 +267,13 @@ class SearchSpace(ABC, Generic[A]):
         none)."""
         return {}
 
+    def exact_optimum(self, device: str, budget_ms: float, objective: str, dataset: str) -> tuple[A, float] | None:
+        """The architecture maximizing ``objective`` with latency ≤ ``budget_ms`` on ``device``, computed exactly,
+        and its objective value (None when nothing fits); `UserError` where latency or objective is not
+        additive over the space's positions (the default: no exact method)."""
+        raise UserError(f"space {self.name!r} has no exact method: it needs a latency and an objective that are "
+                        "sums over the architecture's positions")
+
     def measured_rows(self, dataset: str) -> dict[str, MeasuredRows]:
         """Measured latency rows shipped with the space for a dataset setting, by device (default none): exact for
         their architectures, and what a predictor for the others is fitted on."""

@@ -91,6 +91,28 @@ class FBNetSpace(SearchSpace[FBNetArch]):
 
         return dict(load_latency_models())
 
+    def exact_optimum(self, device: str, budget_ms: float, objective: str,
+                      dataset: str) -> tuple[FBNetArch, float] | None:
+        """Multiple-choice knapsack over the lookup tables (fpga, eyeriss, raspi4, pixel3) for ``flops`` or
+        ``params`` (`hwdiffnas.spaces.fbnet.optimum`)."""
+        from hwdiffnas.spaces.fbnet.optimum import ADDITIVE_OBJECTIVES, exact_optimum
+
+        if objective not in ADDITIVE_OBJECTIVES:
+            raise UserError(f"objective {objective!r} is not a sum over layers; the exact method supports "
+                            f"{', '.join(ADDITIVE_OBJECTIVES)}")
+        tables = self.latency_tables(dataset)
+        if device not in tables:
+            raise UserError(f"the exact method needs additive latency: device {device!r} has none in the "
+                            f"{dataset!r} setting; lookup-table devices: {', '.join(sorted(tables)) or 'none'} "
+                            "(cifar100 setting)")
+        model = tables[device]
+        fastest = float(model.constant_ms + model.table_ms.min(axis=1).sum())
+        if budget_ms < fastest:
+            raise UserError(f"budget {budget_ms:g} ms is below the fastest FBNet architecture on {device!r} "
+                            f"({fastest:.4f} ms)")
+        best = exact_optimum(model, budget_ms, objective)
+        return None if best is None else (best.arch, float(best.value))
+
     def measured_rows(self, dataset: str) -> dict[str, MeasuredRows]:
         """HELP's measured FBNet-space tables (20 device settings × 5,000 architectures, CIFAR-100 setting)."""
         if self.dataset(dataset).name != "cifar100":
