@@ -1,10 +1,11 @@
-"""Fit the FBNet-space additive latency tables (HW-NAS-Bench devices) and write the shipped asset.
+"""Fit the FBNet-space additive latency tables (HW-NAS-Bench devices) and write the shipped assets.
 
     python benchmarks/build_fbnet_lut.py --data-dir ../shared/data/fbnet [--out hwdiffnas/assets/fbnet_lut.json]
 
 First checks the model out of sample: fitted on rows 0–3999 of HELP's 5,000 architectures, it must reproduce
 rows 4000–4999 within 1e-3 ms on every device (prints the largest error). Then fits each device on all 5,000
-rows and writes the asset, reloads it and checks it reproduces every row.
+rows and writes the asset, reloads it and checks it reproduces every row. Also writes HELP's 5,000-row tables
+(every device column, exactly) as ``hwdiffnas/assets/fbnet_help_tables.safetensors`` and checks them value for value.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from hwdiffnas.spaces.fbnet.data import LUT_DEVICES, read_fbnet_tables  # noqa: E402
+from hwdiffnas.spaces.fbnet.help_tables import HELP_TABLES_ASSET, load_help_tables, write_help_tables  # noqa: E402
 from hwdiffnas.spaces.fbnet.lut import LUT_ASSET, fit_additive_latency, load_latency_models  # noqa: E402
 
 TOLERANCE_MS = 1e-3
@@ -31,6 +33,7 @@ def main() -> None:
     ap.add_argument("--data-dir", required=True, help="FBNet data folder (arch_index.csv, latency_help_ms.csv)")
     ap.add_argument("--out", default=str(LUT_ASSET), help="asset path (default: the package's)")
     ap.add_argument("--train-rows", type=int, default=4000, help="rows fitted in the held-out check")
+    ap.add_argument("--help-out", default=str(HELP_TABLES_ASSET), help="HELP tables asset path")
     args = ap.parse_args()
 
     t0 = time.time()
@@ -65,6 +68,13 @@ def main() -> None:
               f"constant {loaded[device].constant_ms:.6f} ms")
         if err > TOLERANCE_MS:
             raise SystemExit(f"{device}: reloaded asset errs {err:.3g} ms")
+    write_help_tables(tables, args.help_out)
+    shipped = load_help_tables.__wrapped__(args.help_out)
+    assert np.array_equal(shipped.ops, tables.ops) and set(shipped.latency_ms) == set(tables.latency_ms)
+    for d, v in tables.latency_ms.items():
+        assert np.array_equal(shipped.latency_ms[d], v), d
+    print(f"wrote {args.help_out} ({Path(args.help_out).stat().st_size} bytes): {len(shipped.latency_ms)} columns "
+          f"equal to the CSV")
     print(json.dumps(report))
     print(f"wrote {args.out} ({Path(args.out).stat().st_size} bytes) in {time.time() - t0:.1f} s")
 

@@ -9,10 +9,11 @@ Unknown keys are errors. Schema (see ``device_configs/README.md``)::
     aliases = ["pixel-3"]            # optional
     kind = "phone"                   # one of KINDS below
     [[tables]]                       # latency/energy tables that serve this device, preferred first
-    source = "help"                  # help | eagle | hw360 | hwnasbench | measured
+    space = "nb201"                  # search space of the table (default nb201; fbnet: source lut or help)
+    source = "help"                  # help | eagle | hw360 | hwnasbench | measured | lut
     column = "hwnb_c10_pixel3"       # column (or metric) name inside that source
     metric = "latency"               # latency | energy
-    setting = "cifar10"              # input setting of the table: cifar10 | cifar100 | ImageNet16-120 | unknown
+    setting = "cifar10"              # input setting: cifar10 | cifar100 | ImageNet16-120 | imagenet | unknown
     [measure]                        # how it is (or could be) measured
     route = "adb"                    # table-only | local | agent | ssh | adb
     runtime = "litert"               # profiler name, e.g. onnxruntime | openvino | torch | litert | tensorrt
@@ -42,9 +43,11 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 KINDS = ("phone", "sbc", "edge-gpu", "gpu", "cpu", "fpga", "asic", "tpu", "dsp", "npu", "host")
-SOURCES = ("help", "eagle", "hw360", "hwnasbench", "measured")
+SOURCES = ("help", "eagle", "hw360", "hwnasbench", "measured", "lut")
+SPACE_SOURCES = {"nb201": SOURCES[:5], "fbnet": ("help", "lut", "measured")}
+"""Table sources per search space (``lut``: the space's shipped exact lookup tables)."""
 METRICS = ("latency", "energy")
-SETTINGS = ("cifar10", "cifar100", "ImageNet16-120", "unknown")
+SETTINGS = ("cifar10", "cifar100", "ImageNet16-120", "unknown", "imagenet")
 ROUTES = ("table-only", "local", "agent", "ssh", "adb")
 DELEGATES = ("", *DELEGATE_FLAGS)  # LiteRT delegates of benchmark_model ("" = the tool's default)
 ENV_DEVICE_CONFIGS = "HWDIFFNAS_DEVICE_CONFIGS"
@@ -58,6 +61,7 @@ class TableRef:
     column: str
     metric: str = "latency"
     setting: str = "unknown"
+    space: str = "nb201"
 
     @property
     def unit(self) -> str:
@@ -86,10 +90,24 @@ class DeviceConfig:
     name: str
     description: str
     kind: str
-    tables: tuple[TableRef, ...] = ()
+    all_tables: tuple[TableRef, ...] = ()
     measure: MeasureSpec = MeasureSpec()
     aliases: tuple[str, ...] = ()
     source_file: str = ""
+
+    @property
+    def tables(self) -> tuple[TableRef, ...]:
+        """The NB201-space tables (what the benchmark store serves)."""
+        return self.tables_in("nb201")
+
+    def tables_in(self, space: str) -> tuple[TableRef, ...]:
+        """The tables serving this device in ``space``, preferred first."""
+        return tuple(t for t in self.all_tables if t.space == space)
+
+    @property
+    def spaces(self) -> tuple[str, ...]:
+        """The search spaces in which some table serves this device."""
+        return tuple(dict.fromkeys(t.space for t in self.all_tables))
 
     @property
     def latency_tables(self) -> tuple[TableRef, ...]:
@@ -106,6 +124,8 @@ class DeviceConfig:
             "kind": self.kind,
             "aliases": list(self.aliases),
             "tables": [t.__dict__ | {"unit": t.unit} for t in self.tables],
+            "space_tables": {sp: [t.__dict__ | {"unit": t.unit} for t in self.tables_in(sp)]
+                             for sp in self.spaces if sp != "nb201"},
             "measure": dict(self.measure.__dict__),
         }
 
@@ -140,7 +160,8 @@ def parse_device_config(data: dict[str, Any], where: str = "<device config>") ->
         if not isinstance(t, dict):
             raise UserError(f"{w}: must be a table")
         _check_keys(w, t, table_keys, {"source", "column"})
-        _choice(w, "source", t["source"], SOURCES)
+        space = _choice(w, "space", t.get("space", "nb201"), tuple(SPACE_SOURCES))
+        _choice(w, "source", t["source"], SPACE_SOURCES[space])
         _choice(w, "metric", t.get("metric", "latency"), METRICS)
         _choice(w, "setting", t.get("setting", "unknown"), SETTINGS)
         tables.append(TableRef(**t))

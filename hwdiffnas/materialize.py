@@ -59,7 +59,7 @@ def dataset_spec(name: str) -> DatasetSpec:
         return DATASETS[name]
     key = _DATASET_ALIASES.get(name.lower(), name.lower())
     for real in DATASETS:
-        if real.lower() == key:
+        if real.lower() == key.lower():
             return DATASETS[real]
     raise UserError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
 

@@ -1,5 +1,5 @@
-"""Plug-in registries of one shape: exporters, profilers (entry-point groups ``hwdiffnas.exporters`` and
-``hwdiffnas.profilers``) and, above the core, search methods (`hwdiffnas.methods`).
+"""Plug-in registries of one shape: exporters, profilers, search spaces (entry-point groups ``hwdiffnas.exporters``,
+``hwdiffnas.profilers``, ``hwdiffnas.spaces``) and, above the core, search methods (`hwdiffnas.methods`).
 
 A `Registry` finds its plug-ins in an entry-point group (a third-party distribution adds a backend by declaring
 one), in built-ins given as ``module:attr`` targets and in factories registered at run time; nothing here names a
@@ -17,9 +17,12 @@ from typing import Any, Generic, TypeVar
 
 from hwdiffnas.errors import UserError
 from hwdiffnas.interfaces import Exporter, Profiler
+from hwdiffnas.spaces.base import SearchSpace
 
 EXPORTER_GROUP = "hwdiffnas.exporters"
 PROFILER_GROUP = "hwdiffnas.profilers"
+SPACE_GROUP = "hwdiffnas.spaces"
+DEFAULT_SPACE = "nb201"
 
 T = TypeVar("T")
 
@@ -150,3 +153,36 @@ def get_exporter(name: str) -> Exporter:
 def get_profiler(name: str) -> Profiler:
     """Instantiate the profiler ``name``; unknown names list the installed ones."""
     return profilers.create(name)
+
+
+# NB201 is also a built-in, so the default space resolves even where the installed entry points are stale
+spaces: Registry[SearchSpace[Any]] = Registry("search space", SPACE_GROUP, SearchSpace,
+                                              builtins={DEFAULT_SPACE: "hwdiffnas.spaces.nb201:NB201Space",
+                                                        "fbnet": "hwdiffnas.spaces.fbnet.space:FBNetSpace",
+                                                        "nasbench_macro":
+                                                            "hwdiffnas.spaces.nasbench_macro.plugin:MacroSpace"})
+_SPACES: dict[str, SearchSpace[Any]] = {}
+
+
+def space_names() -> list[str]:
+    """Names of the installed search spaces."""
+    return spaces.names()
+
+
+def register_space(name: str, factory: Callable[[], SearchSpace[Any]]) -> None:
+    """Make a search space available as ``name`` (tests, notebooks; replaces an earlier one of that name)."""
+    spaces.register(name, factory)
+    _SPACES.pop(name, None)
+
+
+def get_space(name: str | SearchSpace[Any] = DEFAULT_SPACE) -> SearchSpace[Any]:
+    """The search space ``name`` (one instance per name); unknown names list the installed ones. A space
+    object is returned as it is."""
+    if isinstance(name, SearchSpace):
+        return name
+    if name not in _SPACES:
+        space = spaces.create(name)
+        if space.name != name:
+            raise UserError(f"search space plug-in {name!r} calls itself {space.name!r}; the names must agree")
+        _SPACES[name] = space
+    return _SPACES[name]

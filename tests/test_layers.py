@@ -26,7 +26,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("hwdiffnas.plugins", "hwdiffnas.importers", "hwdiffnas.import_formats", "hwdiffnas.import_binary",
      "hwdiffnas.packaged",
      "hwdiffnas.benchmark", "hwdiffnas.deploy", "hwdiffnas.remote", "hwdiffnas.generator", "hwdiffnas.objectives"),
-    ("hwdiffnas.latency.device", "hwdiffnas.baselines", "hwdiffnas.campaign"),
+    ("hwdiffnas.latency.device", "hwdiffnas.latency.lookup", "hwdiffnas.baselines", "hwdiffnas.campaign"),
     ("hwdiffnas.search",),
     ("hwdiffnas.methods",),
     ("hwdiffnas.harness",),

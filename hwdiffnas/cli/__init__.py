@@ -27,6 +27,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "train",
     "search",
     "plugins",
+    "spaces",
+    "latency",
+    "optimum",
 )
 
 

@@ -168,18 +168,7 @@ class LatencyPredictor:
 
     def _quantile(self, level: float) -> float:
         """Conformal quantile of the normalized residuals at ``level`` (±inf beyond the calibration set)."""
-        n = self.n_calib
-        if level >= 1.0:
-            return float("inf")
-        if level <= 0.0:
-            return float("-inf")
-        k = int(np.ceil((n + 1) * level))  # rank in 1..n+1
-        if k > n:
-            return float("inf")
-        if k < 1:
-            return float("-inf")
-        pos = (k - 1) / max(n - 1, 1) * (len(self.residuals) - 1)
-        return float(np.interp(pos, np.arange(len(self.residuals)), self.residuals))
+        return conformal_quantile(self.residuals, self.n_calib, level)
 
     def _lower_quantile(self, level: float) -> float:
         return -self._neg_quantile(level)
@@ -232,6 +221,23 @@ class LatencyPredictor:
     def all_log_predictions(self) -> np.ndarray:
         """(15625,) predicted log-latency for every cell code."""
         return self.log_predict(np.arange(NUM_CELLS))[0]
+
+
+def conformal_quantile(residuals: np.ndarray, n_calib: int, level: float) -> float:
+    """Split-conformal quantile at ``level`` of ``residuals`` (sorted; from ``n_calib`` calibration rows, or
+    evenly spaced quantiles of them): rank ceil((n + 1) · level), ±inf beyond the calibration set."""
+    n = n_calib
+    if level >= 1.0:
+        return float("inf")
+    if level <= 0.0:
+        return float("-inf")
+    k = int(np.ceil((n + 1) * level))  # rank in 1..n+1
+    if k > n:
+        return float("inf")
+    if k < 1:
+        return float("-inf")
+    pos = (k - 1) / max(n - 1, 1) * (len(residuals) - 1)
+    return float(np.interp(pos, np.arange(len(residuals)), residuals))
 
 
 def _check_level(value: float, name: str) -> None:

@@ -1,0 +1,70 @@
+"""The search-space seam: the NB201 plug-in answers the interface as the cell code does, the registry finds and
+refuses spaces by name, and `hwdiffnas spaces` lists them."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from hwdiffnas.cli import main
+from hwdiffnas.errors import UserError
+from hwdiffnas.plugins import get_space, register_space, space_names
+from hwdiffnas.space import Cell, all_cells, neighbourhood
+from hwdiffnas.spaces.base import SearchSpace, require_space
+
+BEST = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+
+
+def test_nb201_space_round_trips_and_matches_the_cell_code() -> None:
+    sp = get_space("nb201")
+    assert isinstance(sp, SearchSpace) and sp.name == "nb201" and sp.size == 15_625
+    cell = sp.parse(BEST)
+    assert sp.format(cell) == BEST and sp.decode(sp.encode(cell)) == cell
+    assert list(sp.enumerate()) == list(all_cells())
+    assert sp.neighbours(cell, 2) == neighbourhood(cell, 2)
+    assert sum(not sp.is_valid(c) for c in sp.enumerate()) == 341
+    assert len({sp.equivalence_key(c) for c in sp.enumerate()}) == 6466
+    assert len(sp.reference_archs()) == 10
+    assert sp.input_shape("in16") == (1, 3, 16, 16)
+    enc = sp.encoding
+    assert (enc.positions, len(enc.choices), enc.nodes) == (6, 5, 8)
+
+
+def test_nb201_canonical_is_a_member_of_the_class() -> None:
+    sp = get_space("nb201")
+    cell = Cell.from_str("|skip_connect~0|+|none~0|none~1|+|none~0|none~1|avg_pool_3x3~2|")
+    canon = sp.canonical(cell)
+    assert canon.nats_unique_str == cell.nats_unique_str and canon <= cell
+
+
+def test_unknown_space_lists_the_installed_ones() -> None:
+    with pytest.raises(UserError, match=r"unknown search space 'nope'; known: .*nb201"):
+        get_space("nope")
+
+
+def test_a_space_path_refuses_other_spaces() -> None:
+    with pytest.raises(UserError, match="supports search space"):
+        require_space("toy", ("nb201",), "the predictor bundle")
+
+
+def test_the_base_class_defaults_on_a_registered_space() -> None:
+    from toy_space import ToyChainSpace
+
+    register_space("toychain", ToyChainSpace)
+    sp = get_space("toychain")
+    assert "toychain" in space_names() and sp.size == 81 and len(list(sp.enumerate())) == 81
+    arch = sp.parse("0120")
+    assert len(sp.neighbours(arch, 1)) == 1 + 4 * 2
+    assert sp.features([arch]).shape == (1, 12) and np.all(sp.features([arch]).sum(1) == 4)
+    assert sp.equivalence_key(arch) == sp.format(arch)
+
+
+def test_spaces_command_lists_nb201(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["spaces", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    nb = {s["name"]: s for s in out["spaces"]}["nb201"]
+    assert nb["loads"] and nb["datasets"] == ["cifar10", "cifar100", "ImageNet16-120"]
+    assert "tflite" in nb["exporters"] and nb["size"] == 15_625
+    assert main(["spaces"]) == 0 and "nb201" in capsys.readouterr().out
