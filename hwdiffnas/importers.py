@@ -58,6 +58,7 @@ from hwdiffnas.import_formats import (
     single_target,
 )
 from hwdiffnas.space import NUM_CELLS, NUM_EDGES, OPS, Cell
+from hwdiffnas.spaces.fbnet.data import check_against_shipped, is_fbnet_folder
 from hwdiffnas.store import Store, cell_key, now_iso
 
 
@@ -356,10 +357,14 @@ def import_paths(paths: Sequence[Path | str], data_dir: Path | str | None = None
 def _import_paths(paths: Sequence[Path | str], data_dir: Path | str | None, trust_pickle: bool,
                   device: str | None, progress: Any) -> ImportReport:
     t0 = time.perf_counter()
+    target = resolve_data_dir(data_dir)
+    shipped = [(Path(p), check_against_shipped(p)) for p in paths if is_fbnet_folder(p)]
+    paths = [p for p in paths if not is_fbnet_folder(p)]
+    if shipped and not paths:
+        return ImportReport([], shipped, time.perf_counter() - t0, target)
     files = _expand(paths)
     if not files:
         raise UserError(f"nothing to import in {', '.join(map(str, paths))}")
-    target = resolve_data_dir(data_dir)
     ensure_writable_dir(target, [Path(p) for p in paths])
     plan: list[tuple[Path, str]] = []
     skipped: list[tuple[Path, str]] = []
@@ -376,6 +381,7 @@ def _import_paths(paths: Sequence[Path | str], data_dir: Path | str | None, trus
     if not plan:
         raise UserError("no recognized benchmark files in " + ", ".join(map(str, paths)) + "; skipped: " +
                         "; ".join(f"{p.name} ({r})" for p, r in skipped[:5]))
+    skipped += shipped
     plan.sort(key=lambda fk: fk[1] != "nb201-index")
     store = Store.create(target, devices=default_registry())
     try:

@@ -229,3 +229,21 @@ def test_optimum_command_is_exact_and_refuses_what_is_not_additive(capsys) -> No
     assert "needs additive latency" in capsys.readouterr().err
     assert main(["optimum", "--space", "nb201", "--device", "fpga", "--budget", "5ms"]) == 2
     assert "has no exact method" in capsys.readouterr().err
+
+
+def test_data_import_of_the_fbnet_folder(fbnet_dir, tmp_path, capsys) -> None:
+    import shutil
+
+    from hwdiffnas.cli import main
+
+    assert main(["--data-dir", str(tmp_path / "d"), "data", "import", str(fbnet_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "identical to the copy shipped in the package" in out and "nothing imported" in out
+    changed = tmp_path / "fb"
+    shutil.copytree(fbnet_dir, changed)
+    lines = (changed / "latency_help_ms.csv").read_text().splitlines()
+    head, first = lines[0], lines[1].split(",")
+    first[1] = "99.5"
+    (changed / "latency_help_ms.csv").write_text("\n".join([head, ",".join(first), *lines[2:]]) + "\n")
+    assert main(["--data-dir", str(tmp_path / "d"), "data", "import", str(changed)]) == 2
+    assert "differ from the tables shipped in the package" in capsys.readouterr().err

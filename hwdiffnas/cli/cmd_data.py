@@ -35,6 +35,11 @@ def run_import(args: argparse.Namespace) -> int:
     if args.json:
         print_json(report.to_dict())
         return 0
+    if not report.imported:
+        for path, reason in report.skipped:
+            print(f"{path}: {reason}")
+        print("nothing imported")
+        return 0
     rows = [(p.path.name, p.kind, p.rows, len(p.series), f"{p.seconds:.2f}", "; ".join(p.notes))
             for p in report.imported]
     print(format_table(["file", "kind", "rows", "series", "s", "notes"], rows))
