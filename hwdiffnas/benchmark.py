@@ -57,6 +57,9 @@ def open_store(data_dir: Path | str | None = None, require_accuracy: bool = True
     Raises `UserError` naming what is missing, and the import command, when the store is absent or lacks the
     NB201 index or (with ``require_accuracy``) any accuracy table.
     """
+    from hwdiffnas.plugins import get_space
+
+    get_space(space)  # an unknown name lists the installed spaces
     path = store_path(data_dir)
     if not path.is_file() and packaged:
         from hwdiffnas.packaged import packaged_store, tables_path

@@ -82,7 +82,9 @@ class TrainingTables:
         return {tuple(int(x) for x in r): i for i, r in enumerate(self.ops)}
 
     def device_data(self, min_cells: int = 100) -> dict[str, DeviceData]:
-        """Training devices with a full set of reference latencies; others are recorded in `skipped_devices`."""
+        """Training devices with a full set of reference latencies and ``min_cells`` valid rows with a latency
+        (at most all of them, in a space smaller than that); others are recorded in `skipped_devices`."""
+        min_cells = min(min_cells, int(np.count_nonzero(self.connected)))
         rows = self.row_of()
         space = get_space(self.space)
         refs = space.reference_archs()
