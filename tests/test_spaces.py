@@ -107,3 +107,24 @@ def test_a_store_written_before_the_space_column_reads_read_only_and_migrates_on
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT COUNT(*), MIN(space), MAX(space) FROM cells").fetchone() == (15625, "nb201",
                                                                                                   "nb201")
+
+
+def test_nb201_only_paths_refuse_other_spaces_by_name(tmp_path: Path) -> None:
+    """The shipped predictor bundle, a bundle recorded for another space, and the benchmark harness say which
+    space they handle."""
+    import shutil
+
+    from hwdiffnas.harness import run_grid
+    from hwdiffnas.predictors.bundle import META_NAME, WEIGHTS_NAME, assets_dir, default_bundle, load_bundle
+
+    with pytest.raises(UserError, match="the shipped predictor bundle supports search space"):
+        default_bundle("fbnet")
+    assert default_bundle().devices()
+    shutil.copy(assets_dir() / WEIGHTS_NAME, tmp_path / WEIGHTS_NAME)
+    meta = json.loads((assets_dir() / META_NAME).read_text())
+    (tmp_path / META_NAME).write_text(json.dumps({**meta, "space": "fbnet"}))
+    with pytest.raises(UserError, match="is for search space 'fbnet', not 'nb201'"):
+        load_bundle(tmp_path)
+    assert load_bundle(tmp_path, space="fbnet").devices()
+    with pytest.raises(UserError, match="the benchmark harness"):
+        run_grid(None, [], [], [0], space="fbnet")  # type: ignore[arg-type]

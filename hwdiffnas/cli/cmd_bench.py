@@ -112,7 +112,8 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"no latency table for {', '.join(skipped)} in {store.path}; import it (hwdiffnas data "
                             "import DIR) or leave it out of --grid-devices")
         grid = [(d, b) for d, b in grid if d not in skipped]
-        result = run_grid(store, grid, configs, seeds, args.dataset, args.column, args.device_table, log=log)
+        result = run_grid(store, grid, configs, seeds, args.dataset, args.column, args.device_table, log=log,
+                          space=args.space)
         if skipped:
             result["skipped_devices"] = skipped
             print(f"note: skipped {', '.join(skipped)}: no latency table in the store (the package ships only the "
