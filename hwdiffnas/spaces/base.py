@@ -91,8 +91,8 @@ class Encoding:
 @dataclass(frozen=True)
 class Supports:
     """What a space supports beyond the interface: dataset settings, ``exporters`` that need a space-specific
-    path and handle this space (the others export any torch module), whether accuracy tables exist, and
-    free-form notes."""
+    path and handle this space (the others export any torch module; an exporter may instead declare the space in
+    its own ``spaces``, and `hwdiffnas spaces` lists both), whether accuracy tables exist, and free-form notes."""
 
     datasets: tuple[str, ...]
     exporters: tuple[str, ...] = ()

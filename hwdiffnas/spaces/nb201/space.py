@@ -102,7 +102,7 @@ class NB201Space(SearchSpace["Cell"]):
         return build_network(arch, self.dataset(dataset).name, MacroConfig(**options))
 
     def supports(self) -> Supports:
-        return Supports(tuple(self.datasets), exporters=("tflite", "tflite-int8"), accuracy_tables=True,
+        return Supports(tuple(self.datasets), accuracy_tables=True,
                         notes={"tables": "NATS accuracies (cifar10, cifar100, ImageNet16-120), HELP/HW-NAS-Bench "
                                          "latencies", "dead_nodes": "materialize option: zeros (default) | prune"})
 
