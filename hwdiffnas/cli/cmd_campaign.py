@@ -55,12 +55,14 @@ def _run(args: argparse.Namespace) -> int:
         run_campaign,
         write_measured_table,
     )
+    from hwdiffnas.cli.argtypes import nb201_only
     from hwdiffnas.cli.output import print_json
     from hwdiffnas.devices import get_device
     from hwdiffnas.interfaces import ProfileSettings
     from hwdiffnas.materialize import dataset_spec
     from hwdiffnas.workdir import claim_workdir
 
+    nb201_only(args, "campaign (it plans and stores NB201 cells)")
     cfg = get_device(args.device)
     if args.table_out:
         _check_writable_file(args.table_out, "--table-out")

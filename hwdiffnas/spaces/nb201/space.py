@@ -8,6 +8,7 @@ predictors' ``live`` set. Reference architectures: HELP's ten cells.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from hwdiffnas.spaces.base import DatasetSetting, Encoding, SearchSpace, Supports
@@ -107,6 +108,7 @@ class NB201Space(SearchSpace["Cell"]):
                                          "latencies", "dead_nodes": "materialize option: zeros (default) | prune"})
 
 
+@cache
 def _encoding() -> Encoding:
     from hwdiffnas.spaces.nb201.cell import GRAPH_ADJACENCY, GRAPH_CLASSES, GRAPH_NODES, NUM_EDGES, OPS
 
