@@ -148,6 +148,11 @@ def test_cli_export_takes_the_space(toy: ToyChainSpace, tmp_path: Path, capsys: 
     out = capsys.readouterr()
     body = json.loads(out.out)
     assert body["arch_str"] == "0000" and "degenerate toychain architecture" in body["warnings"][0]
+    assert main(["export", "--space", "toychain", "--arch", "1201", "--dataset", "toy8", "--format", "onnx",
+                 "-o", str(tmp_path / "text")]) == 0
+    text = capsys.readouterr().out
+    assert "network: 1201 on toy8, input 1x3x8x8" in text and "params" in text and text.rstrip().endswith("s")
+    assert "space toychain" in text
     assert main(["export", "--space", "toychain", "--arch", "0000", "--dead-nodes", "prune", "--dataset", "toy8",
                  "--format", "onnx", "-o", str(tmp_path)]) == 2
     assert "--dead-nodes is an NB201 setting" in capsys.readouterr().err

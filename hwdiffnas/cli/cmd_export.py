@@ -112,8 +112,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {path}")
     print(f"validation: max |diff| {v.max_abs_diff:.3g} <= tolerance {v.tolerance:.3g} "
           f"({v.trials} random inputs, max |output| {v.max_abs_output:.3g})")
+    where = f"dead nodes: {args.dead_nodes}" if space.name == "nb201" else f"space {space.name}"
     print(f"network: {info.arch_str} on {info.dataset}, input {'x'.join(map(str, info.input_shape))}, "
-          f"{info.params:,} params, {info.macs / 1e6:.2f} M MACs ({info.flops / 1e6:.2f} MFLOPs), "
-          f"dead nodes: {args.dead_nodes}" if space.name == "nb201" else f"space {space.name}")
+          f"{info.params:,} params, {info.macs / 1e6:.2f} M MACs ({info.flops / 1e6:.2f} MFLOPs), {where}")
     print(f"export {result.export_s:.2f} s, validation {result.validate_s:.2f} s")
     return 0
