@@ -40,25 +40,41 @@ __all__ = [
 ]
 
 
-def open_store(data_dir: Path | str | None = None, require_accuracy: bool = True, packaged: bool = True) -> Store:
-    """Open the existing store in the data directory (``--data-dir``, ``$HWDIFFNAS_DATA``, per-user default).
+def _check_space(store: Store, space: str) -> None:
+    try:
+        store.check_space(space)
+    except UserError:
+        store.close()
+        raise
+
+
+def open_store(data_dir: Path | str | None = None, require_accuracy: bool = True, packaged: bool = True,
+               space: str = "nb201") -> Store:
+    """Open the existing store in the data directory (``--data-dir``, ``$HWDIFFNAS_DATA``, per-user default)
+    for architectures of ``space`` (a store without that space's tables is a `UserError` naming the ones it has).
 
     Without one, ``packaged`` opens a read-only store of the tables shipped in the package (`hwdiffnas.packaged`).
     Raises `UserError` naming what is missing, and the import command, when the store is absent or lacks the
     NB201 index or (with ``require_accuracy``) any accuracy table.
     """
+    from hwdiffnas.plugins import get_space
+
+    get_space(space)  # an unknown name lists the installed spaces
     path = store_path(data_dir)
     if not path.is_file() and packaged:
         from hwdiffnas.packaged import packaged_store, tables_path
 
         if tables_path().is_file():
-            return packaged_store(data_dir)
+            store = packaged_store(data_dir)
+            _check_space(store, space)
+            return store
     if not path.is_file():
         raise UserError(f"no benchmark store in {resolve_data_dir(data_dir)} (looked for {path}); "
                         f"import the NB201 data first: {IMPORT_HINT}")
     from hwdiffnas.devices import default_registry
 
     store = Store(path, devices=default_registry())
+    _check_space(store, space)
     missing = []
     if not store.has_index():
         missing.append("the NB201 index (arch_index.csv)")

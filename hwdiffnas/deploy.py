@@ -1,4 +1,5 @@
-"""Cell → validated deployable file, and cell → measured latency.
+"""Architecture → validated deployable file, and architecture → measured latency, in any search space (NB201's
+cells by default; the space materializes the network).
 
 The core side of exporting and profiling: it materializes the network, hands it to a plug-in found through
 `hwdiffnas.plugins` (never a backend by name), validates every export numerically against the torch network
@@ -37,9 +38,9 @@ from hwdiffnas.interfaces import (
     cpu_pinning,
     validation_tolerance,
 )
-from hwdiffnas.materialize import MacroConfig, NetworkInfo, build_network, dataset_spec, network_info
-from hwdiffnas.plugins import get_exporter, get_profiler
-from hwdiffnas.space import Cell
+from hwdiffnas.materialize import MacroConfig, NetworkInfo, count_macs, count_parameters, network_info
+from hwdiffnas.plugins import DEFAULT_SPACE, get_exporter, get_profiler, get_space
+from hwdiffnas.spaces.base import SearchSpace
 
 if TYPE_CHECKING:
     import numpy as np
@@ -109,26 +110,44 @@ def randomize_batchnorm(model: nn.Module, seed: int = 0) -> None:
                     m.bias.copy_(0.1 * torch.randn(n, generator=gen))
 
 
-def prepare_network(cell: Cell, dataset: str = "cifar100", macro: MacroConfig | None = None,
-                    seed: int = 0) -> tuple[nn.Module, ModelMetadata]:
-    """The seeded eval-mode network for ``cell`` (random BN too) and the metadata its exports carry."""
+def prepare_network(arch: Any, dataset: str = "cifar100", macro: MacroConfig | None = None,
+                    seed: int = 0, space: str | SearchSpace[Any] = DEFAULT_SPACE) -> tuple[nn.Module, ModelMetadata]:
+    """The seeded eval-mode network for ``arch`` of ``space`` (random BN too) and the metadata its exports carry.
+    ``macro`` (channels, cells per stage, dead-node rule) is NB201's; other spaces refuse it."""
     import torch
 
-    spec = dataset_spec(dataset)
-    macro = macro or MacroConfig()
+    sp = get_space(space)
+    setting = sp.dataset(dataset)
+    if sp.name != "nb201" and macro is not None:
+        raise UserError(f"macro settings (dead nodes, channels, cells per stage) are NB201's; search space "
+                        f"{sp.name!r} has none")
     torch.manual_seed(seed)
-    net = build_network(cell, spec.name, macro)
+    extra = {"num_classes": str(setting.num_classes)}
+    if sp.name == "nb201":
+        macro = macro or MacroConfig()
+        net = sp.materialize(arch, setting.name, dead_nodes=macro.dead_nodes, channels=macro.channels,
+                             cells_per_stage=macro.cells_per_stage)
+        extra.update(channels=str(macro.channels), cells_per_stage=str(macro.cells_per_stage))
+    else:
+        net = sp.materialize(arch, setting.name)
     randomize_batchnorm(net, seed)
     meta = ModelMetadata(
-        arch_str=cell.arch_str,
-        dataset=spec.name,
-        input_shape=spec.input_shape,
+        arch_str=sp.format(arch),
+        dataset=setting.name,
+        input_shape=setting.input_shape,
         tool_version=__version__,
-        dead_nodes=macro.dead_nodes,
-        extra={"num_classes": str(spec.num_classes), "channels": str(macro.channels),
-               "cells_per_stage": str(macro.cells_per_stage)},
+        dead_nodes=macro.dead_nodes if macro is not None else "zeros",
+        extra=extra,
+        space=sp.name,
     )
     return net, meta
+
+
+def _network_info(arch: Any, meta: ModelMetadata, macro: MacroConfig | None, net: nn.Module) -> NetworkInfo:
+    if meta.space == "nb201":
+        return network_info(arch, meta.dataset, macro, model=net)
+    return NetworkInfo(meta.arch_str, meta.dataset, meta.input_shape, count_parameters(net),  # type: ignore[arg-type]
+                       count_macs(net, meta.input_shape))
 
 
 def _usable_exporter(fmt: str) -> Exporter:
@@ -229,10 +248,11 @@ def _publish(exported: ExportedModel, out_dir: Path, file_name: str | None = Non
                          files=tuple(out_dir / _published_name(exported, p, file_name) for p in exported.files))
 
 
-def export_cell(cell: Cell, fmt: str, out_dir: Path | str, dataset: str = "cifar100",
+def export_cell(cell: Any, fmt: str, out_dir: Path | str, dataset: str = "cifar100",
                 macro: MacroConfig | None = None, validate_trials: int = DEFAULT_TRIALS, seed: int = 0,
-                file_name: str | None = None) -> ExportResult:
-    """Materialize ``cell``, export it as ``fmt`` into ``out_dir``, validate it, and return what was written.
+                file_name: str | None = None, space: str | SearchSpace[Any] = DEFAULT_SPACE) -> ExportResult:
+    """Materialize ``cell`` (an architecture of ``space``), export it as ``fmt`` into ``out_dir``, validate it,
+    and return what was written.
 
     Files are named after the cell unless ``file_name`` names the loadable file (its suffix must be the
     format's, e.g. ``model.onnx``; companion files such as OpenVINO's ``.bin`` take its stem).
@@ -243,6 +263,7 @@ def export_cell(cell: Cell, fmt: str, out_dir: Path | str, dataset: str = "cifar
     """
     out_dir = Path(out_dir).expanduser()
     exporter = _usable_exporter(fmt)
+    exporter.check_space(get_space(space).name)
     root = _staging_root(out_dir)
     try:
         staging = Path(tempfile.mkdtemp(prefix=".hwdiffnas-export-", dir=root))
@@ -250,8 +271,8 @@ def export_cell(cell: Cell, fmt: str, out_dir: Path | str, dataset: str = "cifar
         raise UserError(f"cannot write to {out_dir}: {exc.strerror or exc}") from exc
     try:
         with torch_threads(1):
-            net, meta = prepare_network(cell, dataset, macro, seed)
-            info = network_info(cell, meta.dataset, macro, model=net)
+            net, meta = prepare_network(cell, dataset, macro, seed, space)
+            info = _network_info(cell, meta, macro, net)
             t0 = time.perf_counter()
             exported = exporter.export(net, _example_input(meta), staging, meta)
             t1 = time.perf_counter()
@@ -259,7 +280,7 @@ def export_cell(cell: Cell, fmt: str, out_dir: Path | str, dataset: str = "cifar
             t2 = time.perf_counter()
         if not report.passed:
             raise ValidationError(
-                f"{fmt} export of {cell.arch_str} ({meta.dataset}) does not match torch: max |diff| "
+                f"{fmt} export of {meta.arch_str} ({meta.dataset}) does not match torch: max |diff| "
                 f"{report.max_abs_diff:.3g} > tolerance {report.tolerance:.3g} (max |output| "
                 f"{report.max_abs_output:.3g}, {report.trials} trials)"
             )
@@ -280,18 +301,20 @@ def model_for(profiler: Profiler, net: nn.Module, meta: ModelMetadata, workdir: 
     if profiler.model_format == "torch":
         return TorchModel(net, meta)
     exporter = _usable_exporter(profiler.model_format)
+    exporter.check_space(meta.space)
     with torch_threads(1):
         return exporter.export(net, _example_input(meta), workdir, meta)
 
 
-def profile_cell(cell: Cell, runtime: str, settings: ProfileSettings | None = None, dataset: str = "cifar100",
-                 workdir: Path | str | None = None, macro: MacroConfig | None = None, seed: int = 0) -> LatencyStats:
-    """Latency of ``cell``'s network with the profiler ``runtime``: exported to the profiler's
-    ``model_format`` in a temporary folder (under ``workdir`` if given), then timed."""
+def profile_cell(cell: Any, runtime: str, settings: ProfileSettings | None = None, dataset: str = "cifar100",
+                 workdir: Path | str | None = None, macro: MacroConfig | None = None, seed: int = 0,
+                 space: str | SearchSpace[Any] = DEFAULT_SPACE) -> LatencyStats:
+    """Latency of ``cell``'s network (an architecture of ``space``) with the profiler ``runtime``: exported to
+    the profiler's ``model_format`` in a temporary folder (under ``workdir`` if given), then timed."""
     settings = settings or ProfileSettings()
     profiler = _usable_profiler(runtime)
     with torch_threads(1):
-        net, meta = prepare_network(cell, dataset, macro, seed)
+        net, meta = prepare_network(cell, dataset, macro, seed, space)
     try:
         tmp = tempfile.TemporaryDirectory(prefix="hwdiffnas-profile-", dir=workdir)
     except OSError as exc:

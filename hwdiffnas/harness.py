@@ -121,8 +121,13 @@ def make_task(store: Store, device: str | None, budget: str, dataset: str = "cif
 
 def run_grid(store: Store, grid: Sequence[tuple[str, str]], configs: Sequence[MethodConfig], seeds: Sequence[int],
              dataset: str = "cifar100", column: str = "nats", device_table: str | Path | None = None,
-             log: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Every (device, budget) × method configuration × seed; returns the full result dict."""
+             log: Callable[[str], None] | None = None, space: str = "nb201") -> dict[str, Any]:
+    """Every (device, budget) × method configuration × seed; returns the full result dict. The tasks and the
+    baselines are NB201's; another ``space`` is refused by name."""
+    from hwdiffnas.spaces.base import require_space
+
+    require_space(space, ("nb201",), "the benchmark harness (its tasks and baselines)")
+    store.check_space(space)
     t0 = time.perf_counter()
     entries = []
     resolved: dict[tuple[Any, ...], Any] = {}

@@ -135,10 +135,19 @@ class Exporter(ABC):
     extra: str = ""  # pip extra that installs its runtime ("" = core dependency)
     description: str = ""
     requires: tuple[str, ...] = ()  # modules the backend imports; `available` checks them
+    spaces: tuple[str, ...] | None = None  # search spaces a space-specific path handles (None: any torch module)
 
     def available(self) -> tuple[bool, str]:
         """Whether the backend is importable here; the reason when it is not."""
         return modules_importable(self.requires)
+
+    def check_space(self, space: str) -> None:
+        """Refuse a network of a search space this exporter's space-specific path does not handle."""
+        if self.spaces is not None and space not in self.spaces:
+            from hwdiffnas.errors import UserError
+
+            raise UserError(f"format {self.name!r} handles networks of search space(s) {', '.join(self.spaces)}, "
+                            f"not {space!r}; use a general format (onnx, openvino) or another converter")
 
     @abstractmethod
     def export(self, model: nn.Module, example_input: Any, out_dir: Path,

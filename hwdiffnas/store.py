@@ -1,14 +1,19 @@
 """The benchmark store: one SQLite file (WAL mode) holding cells, accuracies, latency/energy tables and
 on-device measurements.
 
-Every value is keyed by its cell. A cell's key (``cell_key``) is the base-5 number of its six op ids in
-arch-string edge order — a function of the cell alone, bijective with its arch string — never the row number
-of some file. The NB201 index is a column of ``cells`` (filled by importing ``arch_index.csv``).
+Every value is keyed by its architecture: the pair (``space``, exact architecture string) is unique in ``cells``
+(never an equivalence key: members of one NATS class differ in latency). An NB201 cell's integer key
+(``cell_key``) is the base-5 number of its six op ids in arch-string edge order — a function of the cell alone,
+bijective with its arch string — never the row number of some file. The NB201 index is a column of ``cells``
+(filled by importing ``arch_index.csv``). The tables hold NB201 cells today; `Store.check_space` refuses other
+spaces by name. Stores written before the ``space`` column get it (default ``nb201``) when opened for writing;
+read-only they read as all-NB201.
 
 Tables::
 
     meta(key, value)
-    cells(cell_key, arch_str, ops, connected, nats_unique_str, nb201_idx, iso_rep_idx)
+    cells(cell_key, arch_str, ops, connected, nats_unique_str, nb201_idx, iso_rep_idx, space)
+                 UNIQUE(arch_str) (NB201 alone), so UNIQUE(space, arch_str)
     accuracy_series(series_id, dataset, column_name, source, source_column, file, n, imported_at)
     accuracy(series_id, cell_key, value)                 -- percent
     hw_series(series_id, device, source, column_name, setting, metric, unit, file, n, imported_at)
@@ -46,6 +51,7 @@ from hwdiffnas.errors import UserError
 from hwdiffnas.space import NUM_CELLS, Cell, all_cells, cell_code, code_to_cell
 from hwdiffnas.store_devices import DeviceCatalog, DeviceTables, NoDevices
 from hwdiffnas.store_schema import SCHEMA as _SCHEMA
+from hwdiffnas.store_schema import SPACE_COLUMN
 from hwdiffnas.storefile import open_connection, readonly_error
 
 SCHEMA_VERSION = 1
@@ -132,6 +138,7 @@ class Store(DeviceTables):
             self._check_version(missing_ok=create)
             if create:
                 self._create()
+            self._add_space_column()
         except BaseException:
             self.conn.close()
             raise
@@ -169,6 +176,29 @@ class Store(DeviceTables):
                 )
             cur.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
             cur.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('created_at', ?)", (now_iso(),))
+
+    def _has_space_column(self) -> bool:
+        return any(r[1] == "space" for r in self.conn.execute("PRAGMA table_info(cells)"))
+
+    def _add_space_column(self) -> None:
+        """Give a store written before the ``space`` column the column (every row ``nb201``), in place; a
+        read-only store is left as it is (it reads as all-NB201)."""
+        if self.readonly or self.meta("schema_version") is None or self._has_space_column():
+            return
+        with self.transaction() as cur:
+            cur.execute(SPACE_COLUMN)
+
+    def spaces(self) -> list[str]:
+        """The search spaces whose architectures the store holds."""
+        if not self._has_space_column():
+            return ["nb201"]
+        return [r[0] for r in self.conn.execute("SELECT DISTINCT space FROM cells ORDER BY space")]
+
+    def check_space(self, space: str) -> None:
+        """Refuse a search space whose architectures the store does not hold, naming the ones it does."""
+        held = self.spaces()
+        if space not in held:
+            raise UserError(f"benchmark store {self.path} holds search space(s) {', '.join(held)}, not {space!r}")
 
     def close(self) -> None:
         self.conn.close()

@@ -1,5 +1,9 @@
 """The benchmark store's tables and views (SQLite DDL; the layout is described in `hwdiffnas.store`)."""
 
+SPACE_COLUMN = "ALTER TABLE cells ADD COLUMN space TEXT NOT NULL DEFAULT 'nb201'"
+"""The space column (added to schema-1 stores written before it, in place: older readers ignore it). While the
+store holds NB201 alone, ``arch_str`` is unique by itself, so (space, arch_str) is too."""
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS cells (
@@ -9,7 +13,8 @@ CREATE TABLE IF NOT EXISTS cells (
     connected INTEGER NOT NULL,
     nats_unique_str TEXT NOT NULL,
     nb201_idx INTEGER UNIQUE,
-    iso_rep_idx INTEGER
+    iso_rep_idx INTEGER,
+    space TEXT NOT NULL DEFAULT 'nb201'
 );
 CREATE TABLE IF NOT EXISTS accuracy_series (
     series_id INTEGER PRIMARY KEY,

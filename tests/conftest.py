@@ -73,3 +73,19 @@ def nb201_store(nb201_data_dir: Path):
     store = open_store(nb201_data_dir)
     yield store
     store.close()
+
+
+NB201_SLICE = REPO / "tests" / "fixtures" / "nb201_slice"
+
+
+@pytest.fixture(scope="session")
+def nb201_slice() -> dict[str, dict[int, dict[str, str]]]:
+    """The committed 300-cell slice of the NB201 tables (real formats, MIT tables only; see
+    ``tests/fixtures/make_nb201_slice.py``): ``{file stem: {idx: row}}``."""
+    import csv
+
+    out = {}
+    for name in ("arch_index", "accuracy", "latency_help_ms"):
+        with (NB201_SLICE / f"{name}.csv").open(newline="") as fh:
+            out[name] = {int(r["idx"]): r for r in csv.DictReader(fh)}
+    return out

@@ -18,8 +18,8 @@ ROOT = Path(__file__).resolve().parents[1] / "hwdiffnas"
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("hwdiffnas", "hwdiffnas.errors", "hwdiffnas.jsonable", "hwdiffnas.delegates", "hwdiffnas.datadir",
      "hwdiffnas.datahints", "hwdiffnas.workdir", "hwdiffnas.storefile", "hwdiffnas.result_order"),
-    ("hwdiffnas.space", "hwdiffnas.devices", "hwdiffnas.remote.validate", "hwdiffnas.remote.onnxwire",
-     "hwdiffnas.generator.diffusion", "hwdiffnas.knapsack"),
+    ("hwdiffnas.space", "hwdiffnas.spaces.nb201.cell", "hwdiffnas.devices", "hwdiffnas.remote.validate",
+     "hwdiffnas.remote.onnxwire", "hwdiffnas.generator.diffusion", "hwdiffnas.knapsack"),
     ("hwdiffnas.latency.reference", "hwdiffnas.latency", "hwdiffnas.materialize", "hwdiffnas.interfaces",
      "hwdiffnas.predictors", "hwdiffnas.store", "hwdiffnas.store_devices", "hwdiffnas.store_schema",
      "hwdiffnas.spaces"),

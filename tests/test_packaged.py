@@ -168,3 +168,26 @@ def test_bench_grid_without_data_skips_unshipped_devices(monkeypatch: pytest.Mon
     assert out["skipped_devices"] == ["jetson-nano-fp16"]
     assert main([*argv, "--grid-devices", "jetson-nano-fp16"]) == 2
     assert "no latency table for jetson-nano-fp16" in capsys.readouterr().err
+
+
+def test_packaged_tables_agree_with_the_committed_slice(nb201_slice, tmp_path: Path) -> None:
+    """The tables shipped in the package hold, for the 300 cells of the real-format slice, the slice's NATS
+    accuracies and HELP latencies at the slice's NB201 indices (no data directory needed)."""
+    from hwdiffnas.benchmark import open_store
+
+    columns = {"cifar10": "c10_test_200ep__natstss", "cifar100": "c100_test_200ep__natstss",
+               "ImageNet16-120": "in16_test_200ep__natstss"}
+    devices = {"raspi4": "hwnb_c10_raspi4", "pixel3": "hwnb_c10_pixel3", "fpga": "hwnb_c10_fpga"}
+    with open_store(tmp_path / "no-store") as s:
+        cells, connected = s.cells(), s.connected()
+        for i, row in nb201_slice["arch_index"].items():
+            assert cells[i].arch_str == row["arch_str"] and bool(connected[i]) == (row["connected"] == "True")
+        for ds, col in columns.items():
+            acc = s.accuracy(ds)
+            for i, row in nb201_slice["accuracy"].items():
+                assert acc[i] == pytest.approx(float(row[col]), abs=1e-9)
+        for dev, col in devices.items():
+            lat = s.latency(dev)
+            for i, row in nb201_slice["latency_help_ms"].items():
+                want = float(row[col]) if row[col] else math.nan
+                assert (math.isnan(want) and math.isnan(lat[i])) or lat[i] == pytest.approx(want, rel=1e-12)

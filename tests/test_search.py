@@ -158,18 +158,24 @@ def test_search_with_store(capsys: pytest.CaptureFixture, nb201_data_dir: Path, 
     assert 0 <= out["novelty"] <= 1 and 0 < out["uniqueness"] <= 1
 
 
-def test_search_device_table(capsys: pytest.CaptureFixture, nb201_data_dir: Path, nb201_store,
-                             tmp_path: Path) -> None:
-    lat = nb201_store.latency("raspi4")
-    cells = nb201_store.cells()
-    conn = np.flatnonzero(nb201_store.connected() & np.isfinite(lat))
-    pick = conn[np.argsort(lat[conn])][np.linspace(0, conn.size - 1, 20).astype(int)]
+def test_search_device_table(capsys: pytest.CaptureFixture, nb201_slice, tmp_path: Path) -> None:
+    """20 rows of the committed data slice (HW-NAS-Bench raspi4, spread over its latency range) make a device; the
+    packaged tables answer the rest (no data directory)."""
+    index, acc = nb201_slice["arch_index"], nb201_slice["accuracy"]
+    lat = {i: float(r["hwnb_c10_raspi4"]) for i, r in nb201_slice["latency_help_ms"].items()
+           if index[i]["connected"] == "True" and r["hwnb_c10_raspi4"]}
+    order = sorted(lat, key=lambda i: (lat[i], i))
+    pick = [order[k] for k in np.linspace(0, len(order) - 1, 20).astype(int)]
     table = tmp_path / "myboard.csv"
-    table.write_text("arch_str,latency_ms\n" + "".join(f"{cells[i].arch_str},{lat[i]}\n" for i in pick))
-    out = _run_json(capsys, ["--data-dir", str(nb201_data_dir), "search", "--device-table", str(table),
+    table.write_text("arch_str,latency_ms\n" + "".join(f"{index[i]['arch_str']},{lat[i]}\n" for i in pick))
+    out = _run_json(capsys, ["--data-dir", str(tmp_path / "none"), "search", "--device-table", str(table),
                              "--budget", "p50", "--samples", "80", "--queries", "2", "--json"])
     assert out["device"] == "myboard" and out["results"]
     assert {r["latency_source"] for r in out["results"]} <= {"imported", "estimate(transfer)"}
+    by_arch = {index[i]["arch_str"]: i for i in index}
+    for r in out["results"]:  # a looked-up accuracy of a slice cell is the slice's NATS value
+        if r["accuracy_source"] == "benchmark:nats" and r["arch_str"] in by_arch:
+            assert r["accuracy"] == pytest.approx(float(acc[by_arch[r["arch_str"]]]["c100_test_200ep__natstss"]))
 
 
 @pytest.mark.parametrize(("argv", "message"), [

@@ -4,6 +4,8 @@ refuses spaces by name, and `hwdiffnas spaces` lists them."""
 from __future__ import annotations
 
 import json
+import sqlite3
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -68,3 +70,61 @@ def test_spaces_command_lists_nb201(capsys: pytest.CaptureFixture[str]) -> None:
     assert nb["loads"] and nb["datasets"] == ["cifar10", "cifar100", "ImageNet16-120"]
     assert "tflite" in nb["exporters"] and nb["size"] == 15_625
     assert main(["spaces"]) == 0 and "nb201" in capsys.readouterr().out
+
+
+def _old_store(path: Path) -> Path:
+    """A store as written before the ``space`` column (the column dropped from a fresh one)."""
+    from hwdiffnas.store import Store
+
+    with Store.create(path) as s:
+        s.record_measurement("board", "r", Cell((1, 2, 3, 0, 1, 2)), median_ms=2.5)
+        s.conn.execute("ALTER TABLE cells DROP COLUMN space")
+    return path / "hwdiffnas.sqlite"
+
+
+def _columns(db: Path) -> list[str]:
+    with sqlite3.connect(db) as conn:
+        return [r[1] for r in conn.execute("PRAGMA table_info(cells)")]
+
+
+def test_a_store_written_before_the_space_column_reads_read_only_and_migrates_on_write(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from hwdiffnas.store import Store
+
+    db = _old_store(tmp_path)
+    assert "space" not in _columns(db)
+    with monkeypatch.context() as m:  # read-only: left as it is, reads as all-NB201
+        m.setattr("hwdiffnas.storefile.os.access", lambda *_a: False)
+        with Store(db) as s:
+            assert s.readonly and s.spaces() == ["nb201"] and len(s.measured("board")) == 1
+            s.check_space("nb201")
+            with pytest.raises(UserError, match=r"holds search space\(s\) nb201, not 'toychain'"):
+                s.check_space("toychain")
+    assert "space" not in _columns(db)
+    with Store(db) as s:  # writable: the column is added, every row nb201, nothing else changes
+        assert s.spaces() == ["nb201"] and len(s.measured("board")) == 1
+    assert "space" in _columns(db)
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT COUNT(*), MIN(space), MAX(space) FROM cells").fetchone() == (15625, "nb201",
+                                                                                                  "nb201")
+
+
+def test_nb201_only_paths_refuse_other_spaces_by_name(tmp_path: Path) -> None:
+    """The shipped predictor bundle, a bundle recorded for another space, and the benchmark harness say which
+    space they handle."""
+    import shutil
+
+    from hwdiffnas.harness import run_grid
+    from hwdiffnas.predictors.bundle import META_NAME, WEIGHTS_NAME, assets_dir, default_bundle, load_bundle
+
+    with pytest.raises(UserError, match="the shipped predictor bundle supports search space"):
+        default_bundle("fbnet")
+    assert default_bundle().devices()
+    shutil.copy(assets_dir() / WEIGHTS_NAME, tmp_path / WEIGHTS_NAME)
+    meta = json.loads((assets_dir() / META_NAME).read_text())
+    (tmp_path / META_NAME).write_text(json.dumps({**meta, "space": "fbnet"}))
+    with pytest.raises(UserError, match="is for search space 'fbnet', not 'nb201'"):
+        load_bundle(tmp_path)
+    assert load_bundle(tmp_path, space="fbnet").devices()
+    with pytest.raises(UserError, match="the benchmark harness"):
+        run_grid(None, [], [], [0], space="fbnet")  # type: ignore[arg-type]

@@ -38,6 +38,8 @@ if TYPE_CHECKING:
     from torch import nn
 
 CONVERTERS = ("direct", "litert-torch")
+DIRECT_SPACES: tuple[str, ...] = ("nb201", "fbnet", "nasbench_macro")
+"""Search spaces whose networks the direct flatbuffer writer handles (`export.tflite.flatbuffer.build_tflite`)."""
 METADATA_NAME = "hwdiffnas"
 ENV_CALIBRATION = "HWDIFFNAS_TFLITE_CALIBRATION"
 DEFAULT_CALIBRATION_SAMPLES = 32
@@ -248,6 +250,8 @@ class TfliteExporter(Exporter):
         if converter not in CONVERTERS:
             raise UserError(f"unknown TFLite converter {converter!r}; known: {', '.join(CONVERTERS)}")
         self.converter = converter
+        # the direct writer knows the networks of these spaces only; litert-torch converts any torch module
+        self.spaces = DIRECT_SPACES if converter == "direct" else None
 
     def available(self) -> tuple[bool, str]:
         ok, why = litert_available()

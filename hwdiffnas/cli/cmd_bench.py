@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from hwdiffnas.cli.argtypes import add_space_argument
 from hwdiffnas.cli.output import format_table, print_json
 
 
@@ -39,6 +40,7 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--grid-devices", help="with --grid: only these comma-separated devices")
     p.add_argument("--out", metavar="DIR", help="write bench.json, bench.md and bench_pareto.png here")
     p.add_argument("--no-plot", action="store_true", help="skip the Pareto plot")
+    add_space_argument(p)
     p.set_defaults(handler=run)
 
 
@@ -103,14 +105,15 @@ def run(args: argparse.Namespace) -> int:
             raise UserError("give --device (or --device-table) and --budget, or --grid")
         grid = [(args.device, args.budget)]
     seeds = list(range(args.seeds))
-    with open_store(args.data_dir) as store:
+    with open_store(args.data_dir, space=args.space) as store:
         log = None if args.json else (lambda s: print(s, file=sys.stderr))
         skipped = missing_devices(store, grid) if args.grid and not args.device_table else []
         if skipped and (args.grid_devices or args.device or set(skipped) >= {d for d, _b in grid}):
             raise UserError(f"no latency table for {', '.join(skipped)} in {store.path}; import it (hwdiffnas data "
                             "import DIR) or leave it out of --grid-devices")
         grid = [(d, b) for d, b in grid if d not in skipped]
-        result = run_grid(store, grid, configs, seeds, args.dataset, args.column, args.device_table, log=log)
+        result = run_grid(store, grid, configs, seeds, args.dataset, args.column, args.device_table, log=log,
+                          space=args.space)
         if skipped:
             result["skipped_devices"] = skipped
             print(f"note: skipped {', '.join(skipped)}: no latency table in the store (the package ships only the "

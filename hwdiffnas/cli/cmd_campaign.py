@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from hwdiffnas.cli.argtypes import add_space_argument
 from hwdiffnas.errors import UserError
 
 
@@ -38,6 +39,7 @@ def register(subparsers: argparse._SubParsersAction, parents: list[argparse.Argu
     p.add_argument("--dry-run", action="store_true",
                    help="print the planned cells and their proxy values only (no --remote needed)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_space_argument(p)
     p.set_defaults(handler=_run)
 
 
@@ -53,12 +55,14 @@ def _run(args: argparse.Namespace) -> int:
         run_campaign,
         write_measured_table,
     )
+    from hwdiffnas.cli.argtypes import nb201_only
     from hwdiffnas.cli.output import print_json
     from hwdiffnas.devices import get_device
     from hwdiffnas.interfaces import ProfileSettings
     from hwdiffnas.materialize import dataset_spec
     from hwdiffnas.workdir import claim_workdir
 
+    nb201_only(args, "campaign (it plans and stores NB201 cells)")
     cfg = get_device(args.device)
     if args.table_out:
         _check_writable_file(args.table_out, "--table-out")
@@ -163,7 +167,7 @@ def _store(args: argparse.Namespace, need_index: bool) -> Any:
     if need_index:
         from hwdiffnas.benchmark import open_store
 
-        return open_store(args.data_dir, require_accuracy=False, packaged=False)
+        return open_store(args.data_dir, require_accuracy=False, packaged=False, space=args.space)
     from hwdiffnas.devices import default_registry
 
     try:

@@ -65,6 +65,7 @@ def status_dict(data_dir: Any) -> dict[str, Any]:
     with Store(path, devices=default_registry()) as store:
         out["counts"] = store.counts()
         out["has_index"] = store.has_index()
+        out["spaces"] = store.spaces()
         out["accuracy"] = [{"dataset": s.name, "column": s.column, "source": s.source, "n": s.n, "file": s.file}
                            for s in store.accuracy_series()]
         devices = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from hwdiffnas.cli.argtypes import add_space_argument
 from hwdiffnas.cli.output import print_json
 
 
@@ -17,6 +18,7 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--budget", required=True, help="latency budget with a unit (5ms, 800us, 0.01s) or a "
                                                    "quantile of the device's connected cells (p50)")
     add_accuracy_args(p)
+    add_space_argument(p)
     p.set_defaults(handler=run)
 
 
@@ -39,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     from hwdiffnas.benchmark import latency_for, open_store, oracle
     from hwdiffnas.latency.device import budget_for
 
-    with open_store(args.data_dir) as store:
+    with open_store(args.data_dir, space=args.space) as store:
         device, lat = latency_for(store, args.device, args.device_table, args.setting)
         acc = store.accuracy(args.dataset, args.column)
         conn = store.connected()

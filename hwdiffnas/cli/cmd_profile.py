@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
-from hwdiffnas.cli.cmd_export import add_network_arguments, constant_network_warning, warn
+from hwdiffnas.cli.cmd_export import add_network_arguments, constant_network_warning, network_from_args, warn
 from hwdiffnas.cli.output import print_json
 
 CV_WARN = 0.10  # coefficient of variation (std / mean) above which a measurement is flagged
@@ -51,18 +51,23 @@ def settings_from_args(args: argparse.Namespace) -> ProfileSettings:
 
 
 def measure(args: argparse.Namespace, cell: Cell, settings: ProfileSettings) -> LatencyStats:
-    """Time ``cell`` by the route the arguments ask for (local profiler plug-in, or ``--remote``)."""
+    """Time ``cell`` (an architecture of ``--space``) by the route the arguments ask for (local profiler
+    plug-in, or ``--remote``)."""
     from hwdiffnas.deploy import profile_cell
     from hwdiffnas.materialize import MacroConfig
 
+    space = getattr(args, "space", "nb201")
+    dead = getattr(args, "dead_nodes", None)
+    macro = MacroConfig(dead_nodes=dead) if dead is not None else None
     if getattr(args, "remote", None):  # remote route (hwdiffnas.remote)
+        from hwdiffnas.cli.argtypes import nb201_only
         from hwdiffnas.remote.route import profile_cell_remote
 
+        nb201_only(args, "profiling on a remote device (--remote)")
         return profile_cell_remote(cell, args.remote, args.token_file, args.runtime, settings,
-                                   dataset=args.dataset, macro=MacroConfig(dead_nodes=args.dead_nodes))
+                                   dataset=args.dataset, macro=macro or MacroConfig())
 
-    return profile_cell(cell, args.runtime, settings, dataset=args.dataset,
-                        macro=MacroConfig(dead_nodes=args.dead_nodes))
+    return profile_cell(cell, args.runtime, settings, dataset=args.dataset, macro=macro, space=space)
 
 
 def noise_warning(stats: LatencyStats) -> str | None:
@@ -75,17 +80,21 @@ def noise_warning(stats: LatencyStats) -> str | None:
 
 
 def report(args: argparse.Namespace, cell: Cell, stats: LatencyStats, warnings: list[str] | None = None) -> None:
-    from hwdiffnas.materialize import dataset_spec
+    from hwdiffnas.plugins import get_space
 
     warnings = [*(warnings or []), *[w for w in (noise_warning(stats),) if w]]
     for w in warnings:
         warn(w)
-    dataset = dataset_spec(args.dataset).name
+    space = get_space(getattr(args, "space", "nb201"))
+    dataset = space.dataset(args.dataset).name
+    arch_str = space.format(cell)
     if args.json:
-        print_json({"arch_str": cell.arch_str, "dataset": dataset, "dead_nodes": args.dead_nodes,
+        extra = {"dead_nodes": args.dead_nodes} if space.name == "nb201" else {"space": space.name}
+        print_json({"arch_str": arch_str, "dataset": dataset, **extra,
                     **stats.to_dict(with_samples=args.samples), "warnings": warnings})
         return
-    print(f"{cell.arch_str} on {dataset} (dead nodes: {args.dead_nodes})")
+    where = f"dead nodes: {args.dead_nodes}" if space.name == "nb201" else f"space {space.name}"
+    print(f"{arch_str} on {dataset} ({where})")
     print(f"{stats.runtime} {stats.runtime_version}, {stats.threads} thread(s), {stats.precision}, "
           f"{stats.warmup} warm-up + {stats.runs} timed runs")
     print(f"median {stats.median_ms:.3f} ms  p90 {stats.p90_ms:.3f} ms  mean {stats.mean_ms:.3f} ms  "
@@ -94,10 +103,8 @@ def report(args: argparse.Namespace, cell: Cell, stats: LatencyStats, warnings: 
 
 
 def run(args: argparse.Namespace) -> int:
-    from hwdiffnas.space import parse_cell
-
-    cell = parse_cell(args.arch)
-    constant = constant_network_warning(cell)
+    space, cell, _macro = network_from_args(args)
+    constant = constant_network_warning(cell, space)
     if constant:
         warn(constant)  # before the measurement, which can take a while
     settings = settings_from_args(args)

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hwdiffnas.cli.argtypes import finite_float
+from hwdiffnas.cli.argtypes import add_space_argument, finite_float
 
 
 def register(subparsers: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
@@ -40,6 +40,7 @@ def register(subparsers: argparse._SubParsersAction, parents: list[argparse.Argu
                         "whose estimated latency only probably fits, before spending accuracy queries")
     p.add_argument("--export", metavar="DIR", help="export the returned cells to ONNX in DIR")
     p.add_argument("--profile", metavar="RUNTIME", help="measure the returned cells locally (e.g. onnxruntime)")
+    add_space_argument(p)
     p.set_defaults(handler=run)
 
 
@@ -54,15 +55,15 @@ PACKAGED_NOTE = ("no benchmark store: the tables shipped in the package answer (
                  "HW-NAS-Bench latencies, MIT); other devices' latencies are estimates")
 
 
-def _open_store_or_none(data_dir: str | None) -> tuple[Any, str]:
+def _open_store_or_none(data_dir: str | None, space: str = "nb201") -> tuple[Any, str]:
     from hwdiffnas.benchmark import open_store
     from hwdiffnas.datadir import store_path
     from hwdiffnas.errors import UserError
 
     try:
         if not store_path(data_dir).is_file():
-            return open_store(data_dir), PACKAGED_NOTE
-        return open_store(data_dir), ""
+            return open_store(data_dir, space=space), PACKAGED_NOTE
+        return open_store(data_dir, space=space), ""
     except UserError as exc:
         return None, f"benchmark store not used ({exc})"
 
@@ -71,11 +72,11 @@ def run(args: argparse.Namespace) -> int:
     import time
 
     t_start = time.perf_counter()
+    from hwdiffnas.cli.argtypes import nb201_only
     from hwdiffnas.cli.output import format_table, print_json
     from hwdiffnas.errors import UserError
     from hwdiffnas.generator import default_checkpoint_path
     from hwdiffnas.generator.model import Generator
-    from hwdiffnas.materialize import dataset_spec
     from hwdiffnas.search import SearchSettings, prepare_search, resolve_device
     from hwdiffnas.space import Cell
 
@@ -88,12 +89,17 @@ def run(args: argparse.Namespace) -> int:
     _positive("--measure", args.measure, zero_ok=True)
     if args.measure and not args.profile:
         raise UserError("--measure N needs --profile RUNTIME (the runtime that measures on this machine)")
-    dataset = dataset_spec(args.dataset).name
+    # the device resolution (store tables, shipped latency predictors) and the labels are NB201's
+    nb201_only(args, "the search command (device latency from the benchmark store and the shipped predictors)")
     ckpt = Path(args.checkpoint) if args.checkpoint else default_checkpoint_path()
     if not args.checkpoint and not ckpt.is_file():
         raise UserError(f"no generator shipped at {ckpt}; train one (hwdiffnas train -o CKPT) and pass --checkpoint")
     gen = Generator.load(ckpt)
-    store, note = _open_store_or_none(args.data_dir)
+    if gen.space.name != args.space:
+        raise UserError(f"generator checkpoint {ckpt} is for search space {gen.space.name!r}, not {args.space!r}; "
+                        f"give --space {gen.space.name} or another --checkpoint")
+    dataset = gen.space.dataset(args.dataset).name
+    store, note = _open_store_or_none(args.data_dir, args.space)
     notes = [note] if note else []
     try:
         device = resolve_device(gen, store, args.device, args.device_table)

@@ -15,10 +15,27 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.set_defaults(handler=run)
 
 
+def _space_specific_exporters() -> dict[str, list[str]]:
+    """Space name → the exporters whose space-specific path declares it (`Exporter.spaces`)."""
+    from hwdiffnas.plugins import exporters
+
+    out: dict[str, list[str]] = {}
+    for name in exporters.names():
+        try:
+            declared = exporters.create(name).spaces
+        except Exception:  # a broken exporter is `hwdiffnas plugins`' business, not this listing's
+            continue
+        for space in declared or ():
+            out.setdefault(space, []).append(name)
+    return out
+
+
 def collect() -> list[dict[str, Any]]:
-    """One record per installed space: `SearchSpace.describe` plus origin, or the load error."""
+    """One record per installed space: `SearchSpace.describe` plus origin, or the load error; ``exporters`` adds
+    the exporters that declare a space-specific path for the space."""
     from hwdiffnas.plugins import get_space, spaces
 
+    by_space = _space_specific_exporters()
     out = []
     for info in spaces.describe(instantiate=False):
         rec: dict[str, Any] = {"name": info.name, "origin": info.origin, "target": info.target,
@@ -26,6 +43,7 @@ def collect() -> list[dict[str, Any]]:
         if info.importable:
             try:
                 rec.update(get_space(info.name).describe())
+                rec["exporters"] = sorted(set(rec["exporters"]) | set(by_space.get(info.name, [])))
             except Exception as exc:  # a broken plug-in is reported, never fatal to the listing
                 rec.update(loads=False, reason=f"{type(exc).__name__}: {exc}")
         out.append(rec)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from hwdiffnas.cli.argtypes import add_space_argument
+
 
 def register(subparsers: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
@@ -27,6 +29,7 @@ def register(subparsers: argparse._SubParsersAction, parents: list[argparse.Argu
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoint-every", type=int, default=250, metavar="N")
+    add_space_argument(p)
     p.set_defaults(handler=run)
 
 
@@ -38,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
 
     check_output_file(args.output, "checkpoint")  # before training, not after it
     datasets = tuple(args.dataset or ["cifar100"])
-    with open_store(args.data_dir) as store:
+    with open_store(args.data_dir, space=args.space) as store:
         names = list(args.devices) if args.devices else list(store.latency_devices())
         names = [d for d in names if d not in set(args.exclude_devices)]
         tables = TrainingTables.from_store(store, datasets, names, args.column)

@@ -76,12 +76,14 @@ def build_conditions(
     device_rep: np.ndarray | None,
     budget_quantile: np.ndarray | float | None,
     batch: int | None = None,
+    device_dim: int = DEVICE_DIM,
 ) -> ConditionBatch:
     """THE condition builder, used by training (per-sample arrays) and sampling (scalars broadcast to ``batch``).
 
     ``datasets``: the model's dataset vocabulary; ``dataset``: one name or one per sample. ``accuracy_rank`` (B,)
     in [0, 1] with NaN = unknown (group absent); ``device_rep`` (B, 11) or (11,), None/NaN rows = absent;
-    ``budget_quantile`` (B,) in (0, 1] with NaN = absent (then the value fed is u = 1).
+    ``budget_quantile`` (B,) in (0, 1] with NaN = absent (then the value fed is u = 1). ``device_dim``: the
+    width of an absent device group (the space's reference count + 1; a given ``device_rep`` sets its own).
     """
     def as_array(v: np.ndarray | float | None) -> np.ndarray | None:
         return None if v is None else np.atleast_1d(np.asarray(v, dtype=np.float64))
@@ -109,7 +111,7 @@ def build_conditions(
 
     r = fill(r)
     u = fill(u)
-    dev = fill(dev, DEVICE_DIM)
+    dev = fill(dev, dev.shape[1] if dev is not None else device_dim)
     if names is None:
         names = [dataset] * B  # type: ignore[list-item]
     elif len(names) == 1:
@@ -124,7 +126,7 @@ def build_conditions(
     ds_onehot = np.zeros((B, len(datasets)), dtype=np.float32)  # (B, n_datasets)
     ds_onehot[np.arange(B), [list(datasets).index(n) for n in names]] = 1.0
     acc = np.concatenate([scalar_features(r_fed), ds_onehot], axis=1)  # (B, SCALAR_DIM + n_datasets)
-    dev_fed = np.where(present[:, 1:2], dev, 0.0).astype(np.float32)  # (B, DEVICE_DIM)
+    dev_fed = np.where(present[:, 1:2], dev, 0.0).astype(np.float32)  # (B, device_dim)
     lat = scalar_features(u_fed)  # (B, SCALAR_DIM)
     return ConditionBatch(acc.astype(np.float32), dev_fed, lat, present)
 

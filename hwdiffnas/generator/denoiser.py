@@ -5,7 +5,8 @@ Input: the noisy op classes of the six op-nodes ``x_t`` (B, 6), the timestep ``t
 classes 5 and 6) and attends over them with a learned per-head bias for each relation of the fixed adjacency
 (self, edge i→j, edge j→i, no edge). Each condition group passes through its own MLP; a dropped group is
 replaced by a learned null embedding. The timestep and the conditions modulate every layer (FiLM on the layer
-norms). Output: logits (B, 6, 5) of the clean op classes x0.
+norms). Output: logits (B, 6, 5) of the clean op classes x0. The shapes are NB201's; another space brings its
+own `Encoding` (positions, op classes, fixed graph) and device-representation width.
 """
 
 from __future__ import annotations
@@ -18,9 +19,7 @@ import torch
 from torch import nn
 
 from hwdiffnas.generator.conditions import DEVICE_DIM, SCALAR_DIM, ConditionBatch
-from hwdiffnas.space import GRAPH_ADJACENCY, GRAPH_NODES, INPUT_CLASS, NUM_EDGES, OPS, OUTPUT_CLASS
-
-N_OPS = len(OPS)
+from hwdiffnas.spaces.base import Encoding
 
 
 @dataclass(frozen=True)
@@ -37,13 +36,14 @@ class DenoiserConfig:
         return asdict(self)
 
 
-def _relations() -> torch.Tensor:
-    """(8, 8) relation ids: 0 self, 1 edge i→j, 2 edge j→i, 3 none."""
-    adj = torch.tensor(np.array(GRAPH_ADJACENCY), dtype=torch.long)  # (8, 8)
-    rel = torch.full((GRAPH_NODES, GRAPH_NODES), 3, dtype=torch.long)
+def _relations(enc: Encoding) -> torch.Tensor:
+    """(n, n) relation ids of the encoding's fixed graph (NB201: 8 nodes): 0 self, 1 edge i→j, 2 edge j→i,
+    3 none."""
+    adj = torch.tensor(np.array(enc.adjacency), dtype=torch.long)  # (n, n)
+    rel = torch.full((enc.nodes, enc.nodes), 3, dtype=torch.long)
     rel[adj.T == 1] = 2
     rel[adj == 1] = 1
-    rel[torch.eye(GRAPH_NODES, dtype=torch.bool)] = 0
+    rel[torch.eye(enc.nodes, dtype=torch.bool)] = 0
     return rel
 
 
@@ -87,26 +87,29 @@ class _Block(nn.Module):
 
 
 class Denoiser(nn.Module):
-    """x0-predicting graph transformer over the 8-node NB201 cell graph."""
+    """x0-predicting graph transformer over a space's encoding graph (NB201: the 8-node cell graph).
+    ``device_dim``: width of the device representation (the space's reference count + 1)."""
 
-    def __init__(self, cfg: DenoiserConfig) -> None:
+    def __init__(self, cfg: DenoiserConfig, encoding: Encoding, device_dim: int = DEVICE_DIM) -> None:
         super().__init__()
         self.cfg = cfg
+        self.encoding = encoding
         d, dc = cfg.d_model, cfg.d_cond
-        self.class_emb = nn.Embedding(N_OPS + 2, d)  # op classes 0..4, input 5, output 6
-        self.pos_emb = nn.Parameter(torch.zeros(GRAPH_NODES, d))
+        n_ops = len(encoding.choices)
+        self.class_emb = nn.Embedding(n_ops + 2, d)  # op classes 0..n_ops-1, input n_ops, output n_ops + 1
+        self.pos_emb = nn.Parameter(torch.zeros(encoding.nodes, d))
         self.time_mlp = _mlp(d, d, d)
         self.cond_mlps = nn.ModuleList([
             _mlp(SCALAR_DIM + cfg.n_datasets, dc, dc),  # accuracy
-            _mlp(DEVICE_DIM, dc, dc),  # device
+            _mlp(device_dim, dc, dc),  # device
             _mlp(SCALAR_DIM, dc, dc),  # latency
         ])
         self.null = nn.Parameter(torch.zeros(3, dc))  # learned null embedding per group
         self.cond_proj = nn.Linear(3 * dc, d)
         self.blocks = nn.ModuleList([_Block(d, cfg.heads) for _ in range(cfg.layers)])
         self.out_norm = nn.LayerNorm(d)
-        self.head = nn.Linear(d, N_OPS)
-        self.register_buffer("rel", _relations(), persistent=False)
+        self.head = nn.Linear(d, n_ops)
+        self.register_buffer("rel", _relations(encoding), persistent=False)
         nn.init.normal_(self.pos_emb, std=0.02)
         nn.init.normal_(self.null, std=0.02)
 
@@ -123,12 +126,12 @@ class Denoiser(nn.Module):
     def forward(self, xt: torch.Tensor, t_frac: torch.Tensor, cond: ConditionBatch) -> torch.Tensor:
         """Logits of x0: ``xt`` (B, 6) op classes, ``t_frac`` (B,) = t/T → (B, 6, 5)."""
         B = xt.shape[0]
-        ends_in = torch.full((B, 1), INPUT_CLASS, dtype=torch.long)
-        ends_out = torch.full((B, 1), OUTPUT_CLASS, dtype=torch.long)
+        ends_in = torch.full((B, 1), self.encoding.input_class, dtype=torch.long)
+        ends_out = torch.full((B, 1), self.encoding.output_class, dtype=torch.long)
         nodes = torch.cat([ends_in, xt, ends_out], dim=1)  # (B, 8)
         h = self.class_emb(nodes) + self.pos_emb  # (B, 8, d)
         g = self.time_mlp(timestep_embedding(t_frac, self.cfg.d_model)) + self.condition_vector(cond)  # (B, d)
         h = h + g.unsqueeze(1)
         for blk in self.blocks:
             h = blk(h, g, self.rel)
-        return self.head(self.out_norm(h[:, 1:1 + NUM_EDGES]))  # (B, 6, 5)
+        return self.head(self.out_norm(h[:, 1:1 + self.encoding.positions]))  # (B, 6, 5)

@@ -1,7 +1,8 @@
 """The generator: diffusion + denoiser + the facts a checkpoint carries; sampling with guidance; checkpoints.
 
 A checkpoint is ONE safetensors file: the denoiser weights as tensors and a JSON config in the file's metadata
-(key ``hwdiffnas.generator``): format version, search space, sizes, diffusion settings, datasets, the device
+(key ``hwdiffnas.generator``): format version, search space (``space``: the encoding's identity; ``space_name``: the
+registered space, ``nb201`` when absent), sizes, diffusion settings, datasets, the device
 representations and latency quantiles of the training devices, and training provenance. No pickle anywhere.
 Resumable training keeps its optimizer state in a sidecar ``<ckpt>.state.safetensors``.
 """
@@ -17,8 +18,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hwdiffnas.errors import UserError
-from hwdiffnas.generator.conditions import DEVICE_DIM, GROUPS, ConditionBatch
-from hwdiffnas.space import GRAPH_CLASSES, GRAPH_NODES, NUM_EDGES, OPS
+from hwdiffnas.generator.conditions import GROUPS, ConditionBatch
+from hwdiffnas.plugins import DEFAULT_SPACE, get_space
+from hwdiffnas.spaces.base import SearchSpace
 
 if TYPE_CHECKING:
     import torch
@@ -27,7 +29,6 @@ if TYPE_CHECKING:
 
 FORMAT = "hwdiffnas-generator"
 FORMAT_VERSION = 1
-SPACE = f"nb201-opnode-graph(nodes={GRAPH_NODES},classes={GRAPH_CLASSES},ops={','.join(OPS)})"
 META_KEY = "hwdiffnas.generator"
 QUANTILE_POINTS = 201
 
@@ -69,9 +70,23 @@ class GeneratorMeta:
     devices: dict[str, dict[str, list[float]]]  # name -> {"rep": (11,), "quantiles_ms": (201,)}
     training: dict[str, Any] = field(default_factory=dict)
     step: int = 0
+    space_name: str = DEFAULT_SPACE
+
+    @property
+    def space(self) -> SearchSpace[Any]:
+        """The registered search space this checkpoint's samples belong to."""
+        return get_space(self.space_name)
+
+    @property
+    def device_dim(self) -> int:
+        """Width of the device representation: the space's reference architectures + 1."""
+        return len(self.space.reference_archs()) + 1
 
     def to_json(self) -> str:
-        body = {"format": FORMAT, "version": FORMAT_VERSION, "space": SPACE, **self.__dict__}
+        body = {"format": FORMAT, "version": FORMAT_VERSION, "space": self.space.encoding.identity,
+                **self.__dict__}
+        if self.space_name == DEFAULT_SPACE:  # checkpoints of the default space stay as they were written
+            body.pop("space_name")
         return json.dumps(body, sort_keys=True)
 
     @classmethod
@@ -85,14 +100,22 @@ class GeneratorMeta:
         if body.get("version") != FORMAT_VERSION:
             raise UserError(f"{where}: generator checkpoint format version {body.get('version')!r}; this hwdiffnas "
                             f"reads version {FORMAT_VERSION} (retrain with `hwdiffnas train`)")
-        if body.get("space") != SPACE:
-            raise UserError(f"{where}: checkpoint is for search space {body.get('space')!r}, not {SPACE!r}")
+        name = body.get("space_name", DEFAULT_SPACE)
+        if not isinstance(name, str):
+            raise UserError(f"{where}: generator config space_name must be a string, got {name!r}")
+        try:
+            space = get_space(name)
+        except UserError as exc:
+            raise UserError(f"{where}: checkpoint of search space {name!r}: {exc}") from None
+        if body.get("space") != space.encoding.identity:
+            raise UserError(f"{where}: checkpoint is for search space encoding {body.get('space')!r}, not "
+                            f"{space.name}'s {space.encoding.identity!r}")
         keys = ("denoiser", "timesteps", "marginals", "datasets", "accuracy_column", "devices", "training", "step")
         missing = [k for k in keys if k not in body]
         if missing:
             raise UserError(f"{where}: generator config lacks {', '.join(missing)}")
-        _check_config(body, where)
-        return cls(**{k: body[k] for k in keys})
+        _check_config(body, where, len(space.encoding.choices), len(space.reference_archs()) + 1)
+        return cls(**{k: body[k] for k in keys}, space_name=name)
 
 
 MAX_TIMESTEPS = 10_000
@@ -108,7 +131,7 @@ def _finite_list(v: Any, n: int) -> bool:
             and all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in v))
 
 
-def _check_config(body: dict[str, Any], where: str) -> None:
+def _check_config(body: dict[str, Any], where: str, n_ops: int, device_dim: int) -> None:
     """Types and bounds of a checkpoint's config (it is read from a file: a typo must not allocate gigabytes)."""
     def bad(what: str) -> UserError:
         return UserError(f"{where}: generator config {what}")
@@ -124,8 +147,8 @@ def _check_config(body: dict[str, Any], where: str) -> None:
     if den["d_model"] % den["heads"]:
         raise bad(f"denoiser d_model={den['d_model']} is not a multiple of heads={den['heads']}")
     marg = body["marginals"]
-    if not _finite_list(marg, len(OPS)) or min(marg) < 0 or sum(marg) <= 0:
-        raise bad(f"marginals must be {len(OPS)} finite non-negative numbers with a positive sum")
+    if not _finite_list(marg, n_ops) or min(marg) < 0 or sum(marg) <= 0:
+        raise bad(f"marginals must be {n_ops} finite non-negative numbers with a positive sum")
     datasets = body["datasets"]
     if not isinstance(datasets, list) or not datasets or not all(isinstance(d, str) for d in datasets):
         raise bad("datasets must be a non-empty list of dataset names")
@@ -138,9 +161,9 @@ def _check_config(body: dict[str, Any], where: str) -> None:
         raise bad(f"devices must be a mapping of device name to {{rep, quantiles_ms}}, got a "
                   f"{type(devices).__name__}")
     for name, d in devices.items():
-        if (not isinstance(d, dict) or not _finite_list(d.get("rep"), DEVICE_DIM)
+        if (not isinstance(d, dict) or not _finite_list(d.get("rep"), device_dim)
                 or not _finite_list(d.get("quantiles_ms"), QUANTILE_POINTS)):
-            raise bad(f"device {name!r} needs rep ({DEVICE_DIM} finite numbers) and quantiles_ms "
+            raise bad(f"device {name!r} needs rep ({device_dim} finite numbers) and quantiles_ms "
                       f"({QUANTILE_POINTS} finite numbers)")
         q = d["quantiles_ms"]
         if q[0] <= 0 or any(b < a for a, b in zip(q, q[1:])):
@@ -148,7 +171,8 @@ def _check_config(body: dict[str, Any], where: str) -> None:
 
 
 class Generator:
-    """A trained (or training) conditional graph-diffusion generator of NB201 cells."""
+    """A trained (or training) conditional graph-diffusion generator of a space's architectures (its
+    checkpoint records the space)."""
 
     def __init__(self, meta: GeneratorMeta, denoiser: Denoiser | None = None) -> None:
         from hwdiffnas.generator.denoiser import Denoiser, DenoiserConfig
@@ -157,7 +181,10 @@ class Generator:
         configure_threads()
         self.meta = meta
         self.diffusion = MarginalDiffusion(np.asarray(meta.marginals), meta.timesteps)
-        self.net = denoiser if denoiser is not None else Denoiser(DenoiserConfig(**meta.denoiser))
+        self.space = meta.space
+        self.positions = self.space.encoding.positions
+        self.net = denoiser if denoiser is not None else Denoiser(DenoiserConfig(**meta.denoiser),
+                                                                  self.space.encoding, meta.device_dim)
 
     # --- checkpoints ---------------------------------------------------------------------------------
     def save(self, path: Path | str) -> None:
@@ -240,7 +267,7 @@ class Generator:
         for mask in variants:
             full = full.concat(cond.with_present(mask))
         x_rep = xt.repeat(1 + len(variants), 1)  # ((1+V)·B, 6)
-        out = self.logits(x_rep, t, full).view(1 + len(variants), B, NUM_EDGES, -1)  # (1+V, B, 6, 5)
+        out = self.logits(x_rep, t, full).view(1 + len(variants), B, self.positions, -1)  # (1+V, B, 6, 5)
         lc = out[0]
         if not variants:
             return lc
@@ -253,7 +280,8 @@ class Generator:
 
     def sample(self, cond: ConditionBatch, n: int, steps: int = 50, guidance: Guidance | None = None,
                seed: int = 0, batch_size: int = 1024) -> np.ndarray:
-        """Draw ``n`` cells as op-index arrays (n, 6); ``cond`` has batch 1 (broadcast) or ``n``."""
+        """Draw ``n`` architectures as op-index arrays (n, positions) (NB201: (n, 6)); ``cond`` has batch 1
+        (broadcast) or ``n``; `SearchSpace.decode` turns a row into an architecture."""
         import torch
 
         guidance = guidance or Guidance()
@@ -266,7 +294,7 @@ class Generator:
             for start in range(0, n, batch_size):
                 b = min(batch_size, n - start)
                 c = _slice_cond(cond, start, b)
-                x = self.diffusion.sample_limit(b, NUM_EDGES, generator=gen)  # (b, 6)
+                x = self.diffusion.sample_limit(b, self.positions, generator=gen)  # (b, 6)
                 for i, (t, s) in enumerate(zip(taus[:-1], taus[1:])):
                     skip = i >= len(taus) - 1 - n_adaptive
                     lg = self.guided_logits(x, t, c, guidance, skip_guidance=skip)  # (b, 6, 5)
@@ -276,9 +304,9 @@ class Generator:
                     else:
                         probs = self.diffusion.posterior(x, p0, t, s)  # (b, 6, 5)
                     x = torch.multinomial(probs.reshape(-1, probs.shape[-1]).float(), 1,
-                                          generator=gen).view(b, NUM_EDGES)
+                                          generator=gen).view(b, self.positions)
                 out.append(x.numpy())
-        return np.concatenate(out, axis=0) if out else np.zeros((0, NUM_EDGES), dtype=np.int64)
+        return np.concatenate(out, axis=0) if out else np.zeros((0, self.positions), dtype=np.int64)
 
 
 def configure_threads() -> None:

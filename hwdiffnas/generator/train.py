@@ -27,14 +27,13 @@ import numpy as np
 
 from hwdiffnas.errors import UserError
 from hwdiffnas.generator.conditions import (
-    HELP_REFERENCE_ARCHS,
     ConditionBatch,
     build_conditions,
     device_representation,
 )
 from hwdiffnas.generator.model import QUANTILE_POINTS, Generator, GeneratorMeta
 from hwdiffnas.latency.reference import table_quantiles
-from hwdiffnas.space import NUM_EDGES, OPS, Cell
+from hwdiffnas.plugins import DEFAULT_SPACE, get_space
 
 
 @dataclass
@@ -57,19 +56,21 @@ class DeviceData:
 
 @dataclass
 class TrainingTables:
-    """Cells (as op arrays), connectivity, accuracies per dataset and latencies per device, one row per cell."""
+    """Architectures of one search space (as code arrays, `SearchSpace.encode`), validity (NB201: connected),
+    accuracies (or an objective) per dataset and latencies per device, one row per architecture."""
 
-    ops: np.ndarray  # (N, 6) int
-    connected: np.ndarray  # (N,) bool
+    ops: np.ndarray  # (N, positions) int (NB201: (N, 6))
+    connected: np.ndarray  # (N,) bool: not degenerate
     accuracy: dict[str, np.ndarray]  # dataset -> (N,) percent, NaN = unknown
     latency_ms: dict[str, np.ndarray]  # device -> (N,) ms, NaN = unknown
     accuracy_column: str = "nats"
     skipped_devices: dict[str, str] = field(default_factory=dict)
+    space: str = DEFAULT_SPACE
 
     @classmethod
     def from_store(cls, store: Any, datasets: Sequence[str], devices: Sequence[str] | None = None,
                    column: str = "nats") -> TrainingTables:
-        """Read the tables from a benchmark store (NB201 index order)."""
+        """Read the tables from a benchmark store (NB201 cells, NB201 index order)."""
         cells = store.cells()
         ops = np.array([c.ops for c in cells], dtype=np.int64)
         acc = {ds: np.asarray(store.accuracy(ds, column), dtype=np.float64) for ds in datasets}
@@ -81,9 +82,19 @@ class TrainingTables:
         return {tuple(int(x) for x in r): i for i, r in enumerate(self.ops)}
 
     def device_data(self, min_cells: int = 100) -> dict[str, DeviceData]:
-        """Training devices with a full set of reference latencies; others are recorded in `skipped_devices`."""
+        """Training devices with a full set of reference latencies and ``min_cells`` valid rows with a latency
+        (at most all of them, in a space smaller than that); others are recorded in `skipped_devices`."""
+        min_cells = min(min_cells, int(np.count_nonzero(self.connected)))
         rows = self.row_of()
-        ref_rows = [rows[Cell.from_str(a).ops] for a in HELP_REFERENCE_ARCHS]
+        space = get_space(self.space)
+        refs = space.reference_archs()
+        if len(refs) < 2:
+            raise UserError(f"search space {space.name!r} defines {len(refs)} reference architectures; a device "
+                            "representation needs at least 2")
+        try:
+            ref_rows = [rows[tuple(int(x) for x in space.encode(a))] for a in refs]
+        except KeyError:
+            raise UserError(f"the training tables lack a reference architecture of space {space.name!r}") from None
         out = {}
         for name, lat in self.latency_ms.items():
             ok = self.connected & np.isfinite(lat) & (lat > 0)
@@ -92,11 +103,11 @@ class TrainingTables:
                 continue
             ref = lat[ref_rows]
             if not np.all(np.isfinite(ref) & (ref > 0)):
-                self.skipped_devices[name] = "missing latency of a HELP reference cell"
+                self.skipped_devices[name] = "missing latency of a reference architecture (NB201: HELP's ten)"
                 continue
             idx = np.flatnonzero(ok)
             order = idx[np.lexsort((idx, lat[idx]))]
-            out[name] = DeviceData(name, order, lat[order], device_representation(ref))
+            out[name] = DeviceData(name, order, lat[order], device_representation(ref, len(refs)))
         return out
 
 
@@ -175,7 +186,7 @@ class BatchSampler:
         top_draw = rng.random(B) < cfg.p_top
         top_frac = np.where(rng.random(B) < cfg.p_best, 0.0, 10 ** rng.uniform(-3.0, -1.0, size=B))
         pick = rng.random(B)  # uniform position within the chosen range
-        x0 = np.zeros((B, NUM_EDGES), dtype=np.int64)
+        x0 = np.zeros((B, self.tables.ops.shape[1]), dtype=np.int64)
         r = np.full(B, np.nan)
         u = np.full(B, np.nan)
         reps = np.full((B, self.devices[0].rep.size), np.nan)
@@ -208,7 +219,7 @@ class BatchSampler:
             reps[rows[keep[rows, 1]]] = dev.rep
             u[rows] = np.where(keep[rows, 2], k / n_dev, np.nan)
         names = [cfg.datasets[i] for i in ds_i]
-        cond = build_conditions(list(cfg.datasets), names, r, reps, u)
+        cond = build_conditions(list(cfg.datasets), names, r, reps, u, device_dim=reps.shape[1])
         return x0, cond
 
 
@@ -272,7 +283,7 @@ def training_step(gen: Generator, opt: Any, x0_np: np.ndarray, cond: ConditionBa
     t = torch.randint(1, T + 1, (x0.shape[0],), generator=g)  # (B,)
     xt = gen.diffusion.noise(x0, t, generator=g)  # (B, 6)
     logits = gen.net(xt, t.float() / T, cond)  # (B, 6, 5)
-    loss = F.cross_entropy(logits.reshape(-1, len(OPS)), x0.reshape(-1))
+    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), x0.reshape(-1))
     opt.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(gen.net.parameters(), 1.0)
@@ -308,13 +319,15 @@ def train(tables: TrainingTables, out: Path | str, cfg: TrainConfig,
             raise UserError(f"cannot train on device(s) {missing} ({why}); usable: {', '.join(sorted(devices))}")
         devices = {d: devices[d] for d in cfg.devices}
     if not devices:
-        raise UserError("no usable training device (each needs latencies of HELP's 10 reference cells)")
+        raise UserError("no usable training device (each needs latencies of the space's reference architectures; "
+                        "NB201: HELP's 10 cells)")
     cfg = TrainConfig(**{**cfg.__dict__, "devices": tuple(sorted(devices))})
     for name, why in sorted(tables.skipped_devices.items()):
         log(f"skipping device {name}: {why}")
 
+    space = get_space(tables.space)
     conn_ops = tables.ops[tables.connected]
-    marg = np.bincount(conn_ops.reshape(-1), minlength=len(OPS)).astype(np.float64)
+    marg = np.bincount(conn_ops.reshape(-1), minlength=len(space.encoding.choices)).astype(np.float64)
     marg /= marg.sum()
     dcfg = DenoiserConfig(cfg.d_model, cfg.heads, cfg.layers, cfg.d_cond, len(cfg.datasets))
     meta = GeneratorMeta(
@@ -322,10 +335,10 @@ def train(tables: TrainingTables, out: Path | str, cfg: TrainConfig,
         datasets=list(cfg.datasets), accuracy_column=tables.accuracy_column,
         devices={d.name: {"rep": [float(x) for x in d.rep], "quantiles_ms": [float(x) for x in d.quantiles_ms]}
                  for d in devices.values()},
-        training={**cfg.identity(), "train_seconds": 0.0}, step=0)
+        training={**cfg.identity(), "train_seconds": 0.0}, step=0, space_name=space.name)
 
     torch.manual_seed(cfg.seed)
-    net = Denoiser(dcfg)
+    net = Denoiser(dcfg, space.encoding, meta.device_dim)
     gen = Generator(meta, net)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=1e-4)
     start = 0

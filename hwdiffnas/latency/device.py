@@ -104,15 +104,22 @@ def _ref_latencies(lookup: Callable[[Cell], float]) -> np.ndarray:
 
 
 def from_table(name: str, cells: Sequence[Cell], latency_ms: np.ndarray, connected: np.ndarray,
-               source: str, fallback_rep: np.ndarray | None = None) -> DeviceLatency:
-    """A device whose latency is known for (almost) every cell: arrays aligned with ``cells``."""
+               source: str, fallback_rep: np.ndarray | None = None, space: str = "nb201") -> DeviceLatency:
+    """A device whose latency is known for (almost) every cell: arrays aligned with ``cells`` (architectures of
+    ``space``; ``connected``: not degenerate); its representation comes from the space's reference
+    architectures."""
     lat = np.asarray(latency_ms, dtype=np.float64)
     ok = np.asarray(connected, dtype=bool) & np.isfinite(lat) & (lat > 0)
     if not ok.any():
         raise UserError(f"device {name!r} has no latency for any connected cell")
     table = {c: float(v) for c, v, k in zip(cells, lat, ok) if k}
-    ref = _ref_latencies(lambda c: table.get(c, math.nan))
-    rep = device_representation(ref) if np.all(np.isfinite(ref)) else fallback_rep
+    if space == "nb201":
+        ref = _ref_latencies(lambda c: table.get(c, math.nan))
+    else:
+        from hwdiffnas.plugins import get_space
+
+        ref = np.array([table.get(a, math.nan) for a in get_space(space).reference_archs()], dtype=np.float64)
+    rep = device_representation(ref, ref.size) if ref.size and np.all(np.isfinite(ref)) else fallback_rep
     return DeviceLatency(name, rep, np.sort(lat[ok]), table, source)
 
 

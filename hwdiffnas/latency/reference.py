@@ -50,12 +50,13 @@ def device_shape(log_latencies: np.ndarray, eps: float = 1e-12) -> np.ndarray:
     return (logs - logs.mean()) / (sd if sd > eps else 1.0)
 
 
-def device_representation(reference_latencies_ms: Sequence[float]) -> np.ndarray:
-    """(11,) float32 device representation from the latencies (ms) of HELP's ten reference cells, in
-    `HELP_REFERENCE_ARCHS` order: `device_shape` of their logs, then their mean log10-latency (centred on 1 ms)."""
+def device_representation(reference_latencies_ms: Sequence[float], n: int = DEVICE_VECTOR_DIM) -> np.ndarray:
+    """(n + 1,) float32 device representation from the latencies (ms) of a space's ``n`` reference architectures
+    (NB201: HELP's ten cells, in `HELP_REFERENCE_ARCHS` order): `device_shape` of their logs, then their mean
+    log10-latency (centred on 1 ms)."""
     lat = np.asarray(reference_latencies_ms, dtype=np.float64)
-    if lat.shape != (DEVICE_VECTOR_DIM,) or not np.all(np.isfinite(lat)) or np.any(lat <= 0):
-        raise ValueError(f"need {DEVICE_VECTOR_DIM} positive finite reference latencies, got {lat}")
+    if lat.shape != (n,) or not np.all(np.isfinite(lat)) or np.any(lat <= 0):
+        raise ValueError(f"need {n} positive finite reference latencies, got {lat}")
     shape = device_shape(np.log(lat), eps=1e-9)
     scale = float(np.log10(lat).mean())
     return np.concatenate([shape, [scale]]).astype(np.float32)

@@ -131,8 +131,9 @@ class PredictorBundle:
         return meta_path, weights
 
 
-def load_bundle(folder: Path | str | None = None) -> PredictorBundle:
-    """Load and validate a bundle (default: the packaged assets)."""
+def load_bundle(folder: Path | str | None = None, space: str = "nb201") -> PredictorBundle:
+    """Load and validate a bundle (default: the packaged assets) of predictors for ``space``'s architectures (a
+    bundle records its space; one without a record is NB201's)."""
     folder = assets_dir() if folder is None else Path(folder)
     meta_path = folder / META_NAME
     try:
@@ -145,6 +146,9 @@ def load_bundle(folder: Path | str | None = None) -> PredictorBundle:
     where = str(meta_path)
     if not isinstance(meta, dict) or meta.get("format") != "hwdiffnas-predictors":
         raise UserError(f"{where}: not a hwdiffnas predictor bundle")
+    if meta.get("space", "nb201") != space:
+        raise UserError(f"{where}: the predictor bundle is for search space {meta.get('space', 'nb201')!r}, not "
+                        f"{space!r}")
     if meta.get("version") != FORMAT_VERSION:
         raise UserError(f"{where}: bundle format version {meta.get('version')!r}, this hwdiffnas reads "
                         f"{FORMAT_VERSION}; rebuild it with benchmarks/build_predictor_assets.py")
@@ -179,9 +183,12 @@ def load_bundle(folder: Path | str | None = None) -> PredictorBundle:
 
 
 @cache
-def default_bundle() -> PredictorBundle:
-    """The packaged bundle, loaded once."""
-    return load_bundle()
+def default_bundle(space: str = "nb201") -> PredictorBundle:
+    """The packaged bundle, loaded once; it holds NB201 predictors, and other spaces are refused by name."""
+    from hwdiffnas.spaces.base import require_space
+
+    require_space(space, ("nb201",), "the shipped predictor bundle")
+    return load_bundle(space=space)
 
 
 # --- building -----------------------------------------------------------------------------------------------

@@ -14,10 +14,17 @@ import numpy as np
 from hwdiffnas.errors import UserError
 from hwdiffnas.generator.conditions import build_conditions
 from hwdiffnas.latency.device import DeviceLatency
+from hwdiffnas.plugins import get_space
 from hwdiffnas.result_order import result_rank
 from hwdiffnas.search.pool import build_pool, measure_candidates
 from hwdiffnas.search.report import SearchReport, SearchResult, SearchSettings, default_global_share
 from hwdiffnas.space import Cell
+from hwdiffnas.spaces.base import SearchSpace
+
+
+def space_of(gen: Any) -> SearchSpace[Any]:
+    """The search space of a generator (its checkpoint records it; a stand-in without one samples NB201)."""
+    return getattr(gen, "space", None) or get_space()
 
 
 def sample_cells(gen: Any, device: DeviceLatency, u: float, dataset: str, settings: SearchSettings,
@@ -30,6 +37,7 @@ def sample_cells(gen: Any, device: DeviceLatency, u: float, dataset: str, settin
     # little below the asked one" — safer on the budget and more diverse where the model is unsure of the boundary
     margin = settings.quantile_margin
     rep = device.condition_rep()
+    space = space_of(gen)
     cells: list[Cell] = []
     for attempt in range(2):
         u_lo = max(1.0 / device.connected_sorted_ms.size, u * (1.0 - margin))
@@ -39,10 +47,10 @@ def sample_cells(gen: Any, device: DeviceLatency, u: float, dataset: str, settin
         cond = build_conditions(gen.meta.datasets, dataset, 1.0, rep, u_cond)
         ops = gen.sample(cond, settings.samples, steps=settings.steps, guidance=guidance,
                          seed=settings.seed + attempt)
-        cells = [Cell(tuple(int(x) for x in row)) for row in ops]
+        cells = [space.decode(row) for row in ops]
         uniq = list(dict.fromkeys(cells))
         point, _up, _src = device.latencies(uniq)
-        if attempt == 1 or any(c.is_connected and np.isfinite(p) and p <= budget_ms for c, p in zip(uniq, point)):
+        if attempt == 1 or any(space.is_valid(c) and np.isfinite(p) and p <= budget_ms for c, p in zip(uniq, point)):
             break
         # nothing fits (typically a device known only from a few rows, whose representation is an estimate):
         # sample again over the budget quantiles [u/2, u]
@@ -67,8 +75,7 @@ def run_search(gen: Any, device: DeviceLatency, budget_ms: float, dataset: str, 
     ``labelled`` (the generator's training cells) defines novelty. ``measure`` (cell → ms on the device) lets
     the search replace up to ``settings.measurements`` uncertain estimates by measurements.
     """
-    from hwdiffnas.space import all_cells, neighbourhood
-
+    space = space_of(gen)
     t0 = time.perf_counter()
     if dataset not in gen.meta.datasets:
         raise UserError(f"the generator was trained for dataset(s) {', '.join(gen.meta.datasets)}, not {dataset!r}; "
@@ -91,8 +98,9 @@ def run_search(gen: Any, device: DeviceLatency, budget_ms: float, dataset: str, 
     # with measurements to spend, estimates a little over the budget stay candidates until measured
     slack = settings.measure_slack if measure is not None and settings.measurements > 0 else 1.0
     known = known_accuracy or {}
-    pool = build_pool(device, uniq, counts, budget_ms, lambda c: neighbourhood(c, settings.refine_radius),
-                      settings.refine_top, delta, slack, known, surrogate, global_share, lambda: list(all_cells()))
+    pool = build_pool(device, uniq, counts, budget_ms, lambda c: space.neighbours(c, settings.refine_radius),
+                      settings.refine_top, delta, slack, known, surrogate, global_share,
+                      lambda: list(space.enumerate()), space=space)
     feasible_fraction = sum(c.count for c in pool.sampled if c.point <= budget_ms) / n
     novelty = None
     if labelled is not None and uniq:
@@ -121,7 +129,7 @@ def run_search(gen: Any, device: DeviceLatency, budget_ms: float, dataset: str, 
         elif math.isfinite(c.score):
             acc, acc_src = c.score, "surrogate"
         exact = c.source == device.table_source
-        results.append(SearchResult(c.cell.arch_str, c.point, c.source, acc, acc_src, c.count,
+        results.append(SearchResult(space.format(c.cell), c.point, c.source, acc, acc_src, c.count,
                                     None if exact else c.upper, pool.may_exceed(c), origin=c.origin))
     known_acc = [r for r in results if r.accuracy_source not in ("none", "surrogate")]
     rest_r = [r for r in results if r.accuracy_source in ("none", "surrogate")]
@@ -136,7 +144,7 @@ def run_search(gen: Any, device: DeviceLatency, budget_ms: float, dataset: str, 
     return SearchReport(
         device=device.name, budget_ms=float(budget_ms), dataset=dataset, budget_quantile=u, queries=used,
         samples=len(cells), feasible_fraction=feasible_fraction, validity=1.0 if cells else 0.0,
-        connected_fraction=sum(counts[c] for c in uniq if c.is_connected) / n,
+        connected_fraction=sum(counts[c] for c in uniq if space.is_valid(c)) / n,
         uniqueness=len(uniq) / n, novelty=novelty, seconds=time.perf_counter() - t0,
         sample_seconds=sample_seconds, results=top, notes=notes,
         candidates=pool.size, known_labels=len(known), measurements=n_measured)

@@ -1,7 +1,9 @@
 """The candidate pool of a search and its query/measurement policy.
 
-Candidates: the fitting samples, the cells near the most-sampled ones, every fitting cell whose accuracy is
-already known and — with a surrogate — the surrogate's ranking of every other fitting cell. The policy
+Cells are the architectures of the search's space (NB201 words below: "connected" is the space's validity, a
+"NATS class" its equivalence key). Candidates: the fitting samples, the cells near the most-sampled ones, every
+fitting cell whose accuracy is already known and — with a surrogate — the surrogate's ranking of every other
+fitting cell. The policy
 (`CandidatePool.plan_queries`) says which candidates get the accuracy look-ups (at most one per NATS class, none
 to a class known from a cell sure to fit) and `measure_candidates` which unsure estimates get measured.
 """
@@ -12,11 +14,14 @@ import math
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from hwdiffnas.latency.device import DeviceLatency
+from hwdiffnas.plugins import get_space
 from hwdiffnas.space import Cell
+from hwdiffnas.spaces.base import SearchSpace
 
 
 @dataclass
@@ -34,13 +39,14 @@ class Candidate:
 
 
 def fitting(device: DeviceLatency, cells: Sequence[Cell], budget_ms: float, counts: Mapping[Cell, int],
-            origin: str, delta: float, slack: float = 1.0) -> list[Candidate]:
-    """Connected cells of ``cells`` whose (exact or estimated) latency fits the budget (an estimate may exceed it
-    by the factor ``slack``: such cells are measurement candidates)."""
+            origin: str, delta: float, slack: float = 1.0, space: SearchSpace[Any] | None = None) -> list[Candidate]:
+    """Valid (NB201: connected) cells of ``cells`` whose (exact or estimated) latency fits the budget (an
+    estimate may exceed it by the factor ``slack``: such cells are measurement candidates)."""
+    space = space or get_space()
     point, upper, source = device.latencies(cells, delta)
     return [Candidate(c, float(p), float(up), src, counts.get(c, 0), origin)
             for c, p, up, src in zip(cells, point, upper, source)
-            if c.is_connected and np.isfinite(p) and p <= (budget_ms * slack if src != device.table_source
+            if space.is_valid(c) and np.isfinite(p) and p <= (budget_ms * slack if src != device.table_source
                                                            else budget_ms)]
 
 
@@ -60,9 +66,16 @@ class CandidatePool:
     ranked: bool
     global_share: float
     known_sure_classes: set[str] = field(default_factory=set)
+    space: SearchSpace[Any] | None = None
 
     def __post_init__(self) -> None:
+        self.space = self.space or get_space()
         self.known_sure_classes = self.sure_known_classes()
+
+    def eq_key(self, cell: Cell) -> str:
+        """The cell's equivalence class (NB201: its NATS class)."""
+        assert self.space is not None
+        return self.space.equivalence_key(cell)
 
     @property
     def size(self) -> int:
@@ -77,7 +90,7 @@ class CandidatePool:
         """Classes whose accuracy is known from a cell sure to fit: no query or measurement is spent on their other
         members (a known class member over the budget, or only estimated within it, does not count: its class-mates
         that fit stay queryable, and one of them sure to fit is a sure pick once looked up)."""
-        return {c.cell.nats_unique_str for c in self.pool.values()
+        return {self.eq_key(c.cell) for c in self.pool.values()
                 if c.cell in self.known and c.point <= self.budget_ms and not self.may_exceed(c)}
 
     def plan_queries(self, n: int, sure_first: bool, measuring: bool = False) -> tuple[list[Candidate],
@@ -104,9 +117,10 @@ class CandidatePool:
             for c in order:
                 if k <= 0:
                     return
-                if (c.cell in self.known and not measuring) or c.cell.nats_unique_str in taken:
+                key = self.eq_key(c.cell)
+                if (c.cell in self.known and not measuring) or key in taken:
                     continue
-                taken.add(c.cell.nats_unique_str)
+                taken.add(key)
                 plan.append(c)
                 k -= 1
 
@@ -135,31 +149,34 @@ class CandidatePool:
 def build_pool(device: DeviceLatency, samples: Sequence[Cell], counts: Counter[Cell], budget_ms: float,
                neighbours: Callable[[Cell], list[Cell]], refine_top: int, delta: float, slack: float,
                known: Mapping[Cell, float], surrogate: Callable[[Sequence[Cell]], np.ndarray] | None,
-               global_share: float, every_cell: Callable[[], Sequence[Cell]]) -> CandidatePool:
+               global_share: float, every_cell: Callable[[], Sequence[Cell]],
+               space: SearchSpace[Any] | None = None) -> CandidatePool:
     """The candidates of a search: the fitting ``samples`` (unique cells; ``counts`` how often each was
     sampled), the ``neighbours`` of the ``refine_top`` most-sampled of them, the fitting cells of ``known``, and
     — with a ``surrogate`` and a positive ``global_share`` — every other fitting cell of ``every_cell()``; all
-    scored by the surrogate."""
-    sampled = sorted(fitting(device, samples, budget_ms, counts, "sample", delta, slack), key=lambda c: -c.count)
+    scored by the surrogate. ``space``: the cells' search space (default NB201)."""
+    space = space or get_space()
+    sampled = sorted(fitting(device, samples, budget_ms, counts, "sample", delta, slack, space),
+                     key=lambda c: -c.count)
     pool: dict[Cell, Candidate] = {c.cell: c for c in sampled}
     near: list[Cell] = []
     for c in sampled[:refine_top]:
         near += [x for x in neighbours(c.cell) if x not in pool]
-    for c in fitting(device, list(dict.fromkeys(near)), budget_ms, counts, "neighbour", delta, slack):
+    for c in fitting(device, list(dict.fromkeys(near)), budget_ms, counts, "neighbour", delta, slack, space):
         pool[c.cell] = c
-    for c in fitting(device, [x for x in known if x not in pool], budget_ms, counts, "label", delta, slack):
+    for c in fitting(device, [x for x in known if x not in pool], budget_ms, counts, "label", delta, slack, space):
         pool[c.cell] = c
     glob: list[Candidate] = []
     if surrogate is not None:
         if global_share > 0:
             rest = [x for x in every_cell() if x not in pool]
-            glob = fitting(device, rest, budget_ms, counts, "surrogate", delta, slack)
+            glob = fitting(device, rest, budget_ms, counts, "surrogate", delta, slack, space)
         everyone = list(pool.values()) + glob
         if everyone:
             for c, s in zip(everyone, surrogate([c.cell for c in everyone])):
                 c.score = float(s)
     return CandidatePool(budget_ms, device.table_source, sampled, pool, glob, known, surrogate is not None,
-                         global_share)
+                         global_share, space=space)
 
 
 def measure_candidates(pool: CandidatePool, measure: Callable[[Cell], float], budget: int, plan_size: int,

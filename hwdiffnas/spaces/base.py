@@ -109,8 +109,8 @@ class Encoding:
 @dataclass(frozen=True)
 class Supports:
     """What a space supports beyond the interface: dataset settings, ``exporters`` that need a space-specific
-    path and handle this space (the others export any torch module), whether accuracy tables exist, and
-    free-form notes."""
+    path and handle this space (the others export any torch module; an exporter may instead declare the space in
+    its own ``spaces``, and `hwdiffnas spaces` lists both), whether accuracy tables exist, and free-form notes."""
 
     datasets: tuple[str, ...]
     exporters: tuple[str, ...] = ()
@@ -257,7 +257,7 @@ class SearchSpace(ABC, Generic[A]):
 
     def size_counts(self, arch: A, dataset: str) -> tuple[int, int]:
         """(MACs, parameters) of the network (default: count on the materialized module)."""
-        from hwdiffnas.materialize import count_macs, count_parameters
+        from hwdiffnas.spaces.nb201.network import count_macs, count_parameters
 
         net = self.materialize(arch, dataset)
         return count_macs(net, self.input_shape(dataset)), count_parameters(net)

@@ -8,6 +8,7 @@ predictors' ``live`` set. Reference architectures: HELP's ten cells.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from hwdiffnas.spaces.base import DatasetSetting, Encoding, SearchSpace, Supports
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
     import numpy as np
     from torch import nn
 
-    from hwdiffnas.space import Cell
+    from hwdiffnas.spaces.nb201.cell import Cell
 
 
 class NB201Space(SearchSpace["Cell"]):
@@ -26,7 +27,7 @@ class NB201Space(SearchSpace["Cell"]):
     description = "NAS-Bench-201 cells: 6 edges x 5 ops (15,625; 341 disconnected), NATS accuracies, HELP latencies"
 
     def parse(self, text: str) -> Cell:
-        from hwdiffnas.space import Cell
+        from hwdiffnas.spaces.nb201.cell import Cell
 
         return Cell.parse(text)
 
@@ -46,17 +47,17 @@ class NB201Space(SearchSpace["Cell"]):
 
     @property
     def size(self) -> int:
-        from hwdiffnas.space import NUM_CELLS
+        from hwdiffnas.spaces.nb201.cell import NUM_CELLS
 
         return NUM_CELLS
 
     def enumerate(self) -> Iterator[Cell]:
-        from hwdiffnas.space import all_cells
+        from hwdiffnas.spaces.nb201.cell import all_cells
 
         return all_cells()
 
     def neighbours(self, arch: Cell, k: int = 1) -> list[Cell]:
-        from hwdiffnas.space import neighbourhood
+        from hwdiffnas.spaces.nb201.cell import neighbourhood
 
         return neighbourhood(arch, k)
 
@@ -68,7 +69,7 @@ class NB201Space(SearchSpace["Cell"]):
         return arch.ops
 
     def decode(self, ops: Sequence[int]) -> Cell:
-        from hwdiffnas.space import Cell
+        from hwdiffnas.spaces.nb201.cell import Cell
 
         return Cell(tuple(int(o) for o in ops))
 
@@ -84,31 +85,32 @@ class NB201Space(SearchSpace["Cell"]):
 
     @property
     def datasets(self) -> dict[str, DatasetSetting]:
-        from hwdiffnas.materialize import DATASETS
+        from hwdiffnas.spaces.nb201.network import DATASETS
 
         return {n: DatasetSetting(n, d.num_classes, d.input_shape) for n, d in DATASETS.items()}
 
     def dataset(self, name: str) -> DatasetSetting:
         """A dataset setting; NB201's aliases (c10, c100, in16, any case) are accepted."""
-        from hwdiffnas.materialize import dataset_spec
+        from hwdiffnas.spaces.nb201.network import dataset_spec
 
         return self.datasets[dataset_spec(name).name]
 
     def materialize(self, arch: Cell, dataset: str, **options: Any) -> nn.Module:
-        """`hwdiffnas.materialize.build_network`; options are `MacroConfig` fields (``dead_nodes``,
+        """`hwdiffnas.spaces.nb201.network.build_network`; options are `MacroConfig` fields (``dead_nodes``,
         ``channels``, ``cells_per_stage``)."""
-        from hwdiffnas.materialize import MacroConfig, build_network
+        from hwdiffnas.spaces.nb201.network import MacroConfig, build_network
 
         return build_network(arch, self.dataset(dataset).name, MacroConfig(**options))
 
     def supports(self) -> Supports:
-        return Supports(tuple(self.datasets), exporters=("tflite", "tflite-int8"), accuracy_tables=True,
+        return Supports(tuple(self.datasets), accuracy_tables=True,
                         notes={"tables": "NATS accuracies (cifar10, cifar100, ImageNet16-120), HELP/HW-NAS-Bench "
                                          "latencies", "dead_nodes": "materialize option: zeros (default) | prune"})
 
 
+@cache
 def _encoding() -> Encoding:
-    from hwdiffnas.space import GRAPH_ADJACENCY, GRAPH_CLASSES, GRAPH_NODES, NUM_EDGES, OPS
+    from hwdiffnas.spaces.nb201.cell import GRAPH_ADJACENCY, GRAPH_CLASSES, GRAPH_NODES, NUM_EDGES, OPS
 
     identity = f"nb201-opnode-graph(nodes={GRAPH_NODES},classes={GRAPH_CLASSES},ops={','.join(OPS)})"
     return Encoding(NUM_EDGES, OPS, tuple(tuple(int(x) for x in row) for row in GRAPH_ADJACENCY), identity)
@@ -120,7 +122,7 @@ _REPRESENTATIVES: dict[str, Cell] = {}
 def _nats_representative() -> dict[str, Cell]:
     """NATS unique string → the smallest cell (op-vector order) with that string."""
     if not _REPRESENTATIVES:
-        from hwdiffnas.space import all_cells
+        from hwdiffnas.spaces.nb201.cell import all_cells
 
         for cell in all_cells():  # ascending op-vector order: the first one seen is the smallest
             _REPRESENTATIVES.setdefault(cell.nats_unique_str, cell)
