@@ -247,3 +247,17 @@ def test_data_import_of_the_fbnet_folder(fbnet_dir, tmp_path, capsys) -> None:
     (changed / "latency_help_ms.csv").write_text("\n".join([head, ",".join(first), *lines[2:]]) + "\n")
     assert main(["--data-dir", str(tmp_path / "d"), "data", "import", str(changed)]) == 2
     assert "differ from the tables shipped in the package" in capsys.readouterr().err
+
+
+def test_export_command_validates_fbnet_on_outputs_of_order_one(tmp_path, capsys) -> None:
+    import json
+
+    from hwdiffnas.cli import main
+
+    assert main(["export", "--space", "fbnet", "--arch", "7818488874147327324245", "--format", "onnx",
+                 "-o", str(tmp_path) + "/", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    text = json.dumps(out)
+    assert "fbnet-7818488874147327324245-cifar100.onnx" in text
+    validation = out["validation"] if "validation" in out else out["exports"][0]["validation"]
+    assert validation["passed"] and validation["max_abs_output"] > 0.3
