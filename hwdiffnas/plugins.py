@@ -186,3 +186,25 @@ def get_space(name: str | SearchSpace[Any] = DEFAULT_SPACE) -> SearchSpace[Any]:
             raise UserError(f"search space plug-in {name!r} calls itself {space.name!r}; the names must agree")
         _SPACES[name] = space
     return _SPACES[name]
+
+
+def parse_arch(space: str | SearchSpace[Any], text: str) -> Any:
+    """``space.parse(text)``; when that fails but another installed space reads the text, the error says which
+    (``--space NAME``)."""
+    sp = get_space(space)
+    try:
+        return sp.parse(text)
+    except UserError as exc:
+        others = []
+        for name in space_names():
+            if name == sp.name:
+                continue
+            try:
+                get_space(name).parse(text)
+            except Exception:  # a broken or refusing plug-in is not a hint
+                continue
+            others.append(name)
+        if not others or f"--space {others[0]}" in str(exc):
+            raise
+        raise UserError(f"{exc}; it reads as an architecture of search space {', '.join(others)} "
+                        f"(use --space {others[0]})") from None

@@ -261,3 +261,17 @@ def test_export_command_validates_fbnet_on_outputs_of_order_one(tmp_path, capsys
     assert "fbnet-7818488874147327324245-cifar100.onnx" in text
     validation = out["validation"] if "validation" in out else out["exports"][0]["validation"]
     assert validation["passed"] and validation["max_abs_output"] > 0.3
+
+
+@pytest.mark.parametrize(("argv", "needle"), [
+    (["export", "--arch", "7818488874147327324245", "--format", "onnx"], "search space fbnet (use --space fbnet)"),
+    (["export", "--space", "fbnet", "--arch", "3,3,4,1,3,1", "--format", "onnx"], "(use --space nb201 for cells)"),
+    (["export", "--space", "nasbench_macro", "--dataset", "cifar10", "--arch", "0" * 22, "--format", "onnx"],
+     "search space fbnet (use --space fbnet)"),
+])
+def test_an_architecture_of_another_space_is_named(argv: list[str], needle: str, tmp_path, capsys) -> None:
+    from hwdiffnas.cli import main
+
+    assert main([*argv, "-o", str(tmp_path) + "/"]) == 2
+    err = capsys.readouterr().err
+    assert needle in err and err.count("--space") == 1

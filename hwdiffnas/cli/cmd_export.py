@@ -31,10 +31,10 @@ def network_from_args(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     """(space, architecture, NB201 macro settings or None) from ``--space``, ``--arch`` and ``--dead-nodes``."""
     from hwdiffnas.errors import UserError
     from hwdiffnas.materialize import MacroConfig
-    from hwdiffnas.plugins import get_space
+    from hwdiffnas.plugins import get_space, parse_arch
 
     space = get_space(args.space)
-    arch = space.parse(args.arch)
+    arch = parse_arch(space, args.arch)
     if space.name != "nb201":
         if args.dead_nodes is not None:
             raise UserError(f"--dead-nodes is an NB201 setting; search space {space.name!r} has no dead nodes")

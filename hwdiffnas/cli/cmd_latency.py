@@ -47,13 +47,13 @@ def _archs(args: argparse.Namespace) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     from hwdiffnas.latency.lookup import STORE_SPACES, space_latencies
-    from hwdiffnas.plugins import get_space
+    from hwdiffnas.plugins import get_space, parse_arch
 
     if not 0.0 < args.risk < 1.0:
         raise UserError(f"--risk must lie strictly between 0 and 1, got {args.risk}")
     space = get_space(args.space)
     dataset = space.dataset(args.dataset).name if args.dataset else next(iter(space.datasets))
-    archs = [space.parse(t) for t in _archs(args)]
+    archs = [parse_arch(space, t) for t in _archs(args)]
     if not args.device and not args.device_table:
         raise UserError("give a device name (--device) or a table of measured rows (--device-table FILE.csv)")
     device = args.device or Path(args.device_table).stem
