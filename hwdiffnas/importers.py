@@ -58,7 +58,8 @@ from hwdiffnas.import_formats import (
     single_target,
 )
 from hwdiffnas.space import NUM_CELLS, NUM_EDGES, OPS, Cell
-from hwdiffnas.spaces.fbnet.data import check_against_shipped, is_fbnet_folder
+from hwdiffnas.spaces.fbnet.data import is_fbnet_folder
+from hwdiffnas.spaces.fbnet.help_tables import check_against_shipped
 from hwdiffnas.store import Store, cell_key, now_iso
 
 

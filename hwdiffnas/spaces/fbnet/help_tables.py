@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from hwdiffnas.errors import UserError
-from hwdiffnas.spaces.fbnet.data import FBNetTables
+from hwdiffnas.spaces.fbnet.data import FBNetTables, read_fbnet_tables
 
 HELP_TABLES_ASSET = Path(__file__).resolve().parents[2] / "assets" / "fbnet_help_tables.safetensors"
 
@@ -45,3 +45,20 @@ def load_help_tables(path: str | Path = HELP_TABLES_ASSET) -> FBNetTables:
         raise UserError(f"FBNet HELP tables at {path} lack a (n, 22) 'ops' array; {fix}")
     latency = {k.removeprefix("latency/"): v for k, v in arrays.items() if k.startswith("latency/")}
     return FBNetTables(ops.astype(np.int64), latency)
+
+
+def check_against_shipped(path: str | Path) -> str:
+    """Compare an FBNet data folder with the tables shipped in the package: a note when they are the same;
+    `UserError` naming the difference otherwise."""
+    given, shipped = read_fbnet_tables(path), load_help_tables()
+    if given.ops.shape != shipped.ops.shape or not np.array_equal(given.ops, shipped.ops):
+        raise UserError(f"{path}: an FBNet folder whose architectures differ from HELP's 5,000 shipped in the "
+                        "package; FBNet rows of your own device go in with --device-table FILE.csv (arch,latency_ms) "
+                        "or a campaign")
+    differ = [d for d, v in given.latency_ms.items()
+              if d not in shipped.latency_ms or not np.array_equal(v, shipped.latency_ms[d], equal_nan=True)]
+    if differ:
+        raise UserError(f"{path}: FBNet latency columns {', '.join(differ[:5])} differ from the tables shipped in the "
+                        "package; give your own rows with --device-table FILE.csv or measure with a campaign")
+    return (f"FBNet-space tables ({len(given.ops):,} architectures x {len(given.latency_ms)} device settings) are "
+            "identical to the copy shipped in the package, which every FBNet command reads: nothing to import")
