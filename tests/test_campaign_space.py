@@ -220,3 +220,26 @@ def test_dry_run_lists_the_plan(tmp_path: Path, capsys: pytest.CaptureFixture[st
     body = json.loads(capsys.readouterr().out)
     assert body["space"] == "fbnet" and [r["arch_str"] for r in body["cells"]] == [
         FBNET.format(a) for a in plan_archs(_spec(5), FBNET)]
+
+
+def test_fbnet_campaign_through_an_agent(tmp_path: Path) -> None:
+    """The agent route measures FBNet networks exported here; a rerun finds them all done."""
+    pytest.importorskip("starlette")
+    pytest.importorskip("uvicorn")
+    from remote_helpers import AgentProcess, write_token
+
+    token_file, _ = write_token(tmp_path)
+    (tmp_path / "work").mkdir()
+    agent = AgentProcess(tmp_path / "work", token_file)
+    argv = [*CLI, "--data-dir", str(tmp_path / "data"), "campaign", "--space", "fbnet", "--device", "local-cpu",
+            "--runtime", "onnxruntime", "--remote", agent.url, "--token-file", str(token_file), "--n", "2",
+            "--warmup", "0", "--runs", "2", "--no-progress", "--json"]
+    try:
+        first = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+        again = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    finally:
+        agent.stop()
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert json.loads(first.stdout)["measured_ok"] == 2 and json.loads(again.stdout)["already_done"] == 2
+    rows = _rows(tmp_path / "data" / "hwdiffnas.sqlite")
+    assert len(rows) == 2 and {r[0] for r in rows} == {FBNET.format(a) for a in plan_archs(_spec(2), FBNET)}
