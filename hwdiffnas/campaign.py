@@ -11,6 +11,9 @@ Cells are picked by stratifying a *proxy* of latency: ``flops`` (multiply-accumu
 and cheap) or the latency table of a device already in the store. Candidates are connected cells, one per
 isomorphism class; the picks are the candidates nearest to ``n`` targets spread evenly over the proxy's range,
 so both ends of the range are always measured.
+
+Other search spaces (FBNet, …) plan their architectures in `hwdiffnas.campaign_space` and store them keyed by
+(space, architecture string) (`hwdiffnas.store_space`); measuring, resuming and locking are the same.
 """
 
 from __future__ import annotations
