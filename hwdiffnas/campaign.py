@@ -11,6 +11,9 @@ Cells are picked by stratifying a *proxy* of latency: ``flops`` (multiply-accumu
 and cheap) or the latency table of a device already in the store. Candidates are connected cells, one per
 isomorphism class; the picks are the candidates nearest to ``n`` targets spread evenly over the proxy's range,
 so both ends of the range are always measured.
+
+Other search spaces (FBNet, …) plan their architectures in `hwdiffnas.campaign_space` and store them keyed by
+(space, architecture string) (`hwdiffnas.store_space`); measuring, resuming and locking are the same.
 """
 
 from __future__ import annotations
@@ -132,13 +135,16 @@ class CampaignSpec:
     proxy: str = "flops"
     run_id: str = ""
     fmt: str = "onnx"
+    space: str = "nb201"
 
     def resolved_run_id(self) -> str:
-        """The run id: given, or derived from the options that decide the cell list and the measurement."""
+        """The run id: given, or derived from the options that decide the cell list and the measurement (the
+        space's name first, outside NB201)."""
         if self.run_id:
             return self.run_id
         s = self.settings
-        return (f"{self.runtime}-{self.dataset}-{self.proxy}-n{self.n}-s{self.seed}-"
+        prefix = "" if self.space == "nb201" else f"{self.space}-"
+        return (f"{prefix}{self.runtime}-{self.dataset}-{self.proxy}-n{self.n}-s{self.seed}-"
                 f"w{s.warmup}r{s.runs}t{s.threads}-{s.precision}")
 
 
@@ -156,7 +162,16 @@ def plan_cells(spec: CampaignSpec, store: Store | None = None) -> list[Cell]:
 
 
 # --- measuring ---------------------------------------------------------------------------------------------
-Measure = Callable[[Cell], LatencyStats]
+Measure = Callable[[Any], LatencyStats]
+
+
+def check_format_space(fmt: str, space: str) -> None:
+    """Refuse, before measuring, a model format whose exporter cannot write networks of ``space``."""
+    if fmt == "torch":
+        return
+    from hwdiffnas.plugins import get_exporter
+
+    get_exporter(fmt).check_space(space)
 
 
 def local_measurer(spec: CampaignSpec, workdir: Path) -> Measure:
@@ -169,9 +184,11 @@ def local_measurer(spec: CampaignSpec, workdir: Path) -> Measure:
     if not ok:
         raise UserError(f"runtime {spec.runtime!r} is not usable here: {why}")
     _check_precision(spec, prof.precisions, "here")
+    check_format_space(prof.model_format, spec.space)
 
-    def measure(cell: Cell) -> LatencyStats:
-        return profile_cell(cell, spec.runtime, spec.settings, dataset=spec.dataset, workdir=workdir)
+    def measure(cell: Any) -> LatencyStats:
+        return profile_cell(cell, spec.runtime, spec.settings, dataset=spec.dataset, workdir=workdir,
+                            space=spec.space)
 
     return measure
 
@@ -192,10 +209,12 @@ def remote_measurer(spec: CampaignSpec, remote: RemoteProfiler, workdir: Path) -
     precisions = getattr(remote, "precisions", None)
     if precisions is not None:
         _check_precision(spec, precisions(spec.runtime), f"on {remote.description}")
+    check_format_space(fmt, spec.space)
 
-    def measure(cell: Cell) -> LatencyStats:
+    def measure(cell: Any) -> LatencyStats:
         with tempfile.TemporaryDirectory(dir=workdir) as d:
-            result = export_cell(cell, fmt, Path(d) / "model", dataset=spec.dataset, validate_trials=1)
+            result = export_cell(cell, fmt, Path(d) / "model", dataset=spec.dataset, validate_trials=1,
+                                 space=spec.space)
             return remote.profile(result.path, fmt=fmt, runtime=spec.runtime, settings=spec.settings)
 
     return measure
@@ -261,20 +280,41 @@ def campaign_lock(store_path: Path, device: str, run_id: str) -> Iterator[None]:
         os.close(fd)  # releases the lock
 
 
-def run_campaign(spec: CampaignSpec, store: Store, cells: Sequence[Cell], measure: Measure,
-                 progress: bool = True, host: str = "") -> CampaignReport:
+class Ledger:
+    """Where a campaign's results go: NB201 cells in the store's ``measurements`` table (see
+    `hwdiffnas.campaign_space.ArchLedger` for other spaces)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def done(self, device: str, run_id: str) -> set[Any]:
+        """The architectures with an ``ok`` row in (device, run id)."""
+        return {m.cell for m in self.store.measured(device, run_id, status="ok")}
+
+    def name(self, arch: Any) -> str:
+        return arch.arch_str
+
+    def record(self, device: str, run_id: str, arch: Any, **row: Any) -> None:
+        """Store one result (`Store.record_measurement` keywords)."""
+        self.store.record_measurement(device, run_id, arch, **row)
+
+
+def run_campaign(spec: CampaignSpec, store: Store, cells: Sequence[Any], measure: Measure,
+                 progress: bool = True, host: str = "", ledger: Ledger | None = None) -> CampaignReport:
     """Measure every cell of ``cells`` without an ``ok`` row in (device, run id); one transaction per cell.
 
     Only one process at a time runs a given campaign on a store (`campaign_lock`); a second one is refused.
     """
-    with campaign_lock(store.path, spec.device, spec.resolved_run_id()):
-        return _run_campaign(spec, store, cells, measure, progress, host)
+    run_id = spec.resolved_run_id()
+    lock_id = run_id if spec.space == "nb201" else f"{spec.space}:{run_id}"
+    with campaign_lock(store.path, spec.device, lock_id):
+        return _run_campaign(spec, ledger or Ledger(store), cells, measure, progress, host)
 
 
-def _run_campaign(spec: CampaignSpec, store: Store, cells: Sequence[Cell], measure: Measure, progress: bool,
+def _run_campaign(spec: CampaignSpec, ledger: Ledger, cells: Sequence[Any], measure: Measure, progress: bool,
                   host: str) -> CampaignReport:
     run_id = spec.resolved_run_id()
-    done = {m.cell for m in store.measured(spec.device, run_id, status="ok")}
+    done = ledger.done(spec.device, run_id)
     todo = [c for c in cells if c not in done]
     report = CampaignReport(spec.device, run_id, len(cells), already_done=len(cells) - len(todo))
     settings = {"warmup": spec.settings.warmup, "runs": spec.settings.runs, "threads": spec.settings.threads,
@@ -289,14 +329,14 @@ def _run_campaign(spec: CampaignSpec, store: Store, cells: Sequence[Cell], measu
                 raise
             except Exception as exc:  # one bad cell must not end the campaign; its reason is stored
                 reason = f"{type(exc).__name__}: {exc}".strip()[:2000]
-                store.record_measurement(spec.device, run_id, cell, status="failed", error=reason,
-                                         runtime=spec.runtime, settings=settings, host=host)
+                ledger.record(spec.device, run_id, cell, status="failed", error=reason, runtime=spec.runtime,
+                              settings=settings, host=host)
                 report.failed += 1
-                report.failures.append((cell.arch_str, reason))
+                report.failures.append((ledger.name(cell), reason))
             else:
-                store.record_measurement(spec.device, run_id, cell, stats=stats.to_dict(with_samples=True),
-                                         runtime=stats.runtime, runtime_version=stats.runtime_version,
-                                         host=stats.host or host, settings=settings)
+                ledger.record(spec.device, run_id, cell, stats=stats.to_dict(with_samples=True),
+                              runtime=stats.runtime, runtime_version=stats.runtime_version,
+                              host=stats.host or host, settings=settings)
                 report.measured_ok += 1
             if bar is not None:
                 bar.update(1)

@@ -22,6 +22,7 @@ Tables::
                  settings_json, stats_json, median_ms, status, error, created_at)
                  UNIQUE(device, run_id, cell_key)
     imports(id, path, kind, detail, rows, seconds, started_at, finished_at, tool_version)
+    space_measurements(...)  -- measurements outside NB201, keyed by (space, arch string): `hwdiffnas.store_space`
 
 The DDL is `hwdiffnas.store_schema`; how a device name finds its table (`Store.latency` and friends) is
 `hwdiffnas.store_devices`.

@@ -24,8 +24,10 @@ def register(subparsers: argparse._SubParsersAction, parents: list[argparse.Argu
     p.add_argument("--seed", type=int, default=0, help="seed of the tie-breaking among equal proxy values")
     p.add_argument("--run-id", default="", help="campaign name (default: derived from the options)")
     p.add_argument("--proxy", default="flops",
-                   help="what the picks are stratified on: 'flops' (MACs) or a device with a latency table")
-    p.add_argument("--dataset", help="input setting (default: the device config's input_setting)")
+                   help="what the picks are stratified on: 'flops' (MACs) or a device with a latency table "
+                        "(outside NB201: a device the space serves, e.g. FBNet's raspi4)")
+    p.add_argument("--dataset", help="input setting (default: the device config's input_setting in NB201, the "
+                                     "space's first setting elsewhere, e.g. FBNet's cifar100)")
     p.add_argument("--warmup", type=int, help="warm-up runs (default: device config)")
     p.add_argument("--runs", type=int, help="timed runs (default: device config)")
     p.add_argument("--threads", type=int, help="threads (default: device config)")
@@ -55,14 +57,19 @@ def _run(args: argparse.Namespace) -> int:
         run_campaign,
         write_measured_table,
     )
-    from hwdiffnas.cli.argtypes import nb201_only
     from hwdiffnas.cli.output import print_json
     from hwdiffnas.devices import get_device
     from hwdiffnas.interfaces import ProfileSettings
     from hwdiffnas.materialize import dataset_spec
+    from hwdiffnas.plugins import get_space
     from hwdiffnas.workdir import claim_workdir
 
-    nb201_only(args, "campaign (it plans and stores NB201 cells)")
+    space = get_space(args.space)
+    other = space.name != "nb201"  # architectures keyed by their exact string (hwdiffnas.campaign_space)
+    if other and args.estimate:
+        raise UserError(f"--estimate writes a table of all NB201 cells; in space {space.name!r} the measured device "
+                        f"serves estimates directly: hwdiffnas latency --space {space.name} --device {args.device} "
+                        "--arch ...")
     cfg = get_device(args.device)
     if args.table_out:
         _check_writable_file(args.table_out, "--table-out")
@@ -76,7 +83,10 @@ def _run(args: argparse.Namespace) -> int:
     settings = ProfileSettings(warmup=m.warmup if args.warmup is None else args.warmup,
                                runs=m.runs if args.runs is None else args.runs,
                                threads=m.threads if args.threads is None else args.threads, precision=m.precision)
-    dataset = dataset_spec(args.dataset or m.input_setting).name
+    if other:
+        dataset = space.dataset(args.dataset or next(iter(space.datasets))).name
+    else:
+        dataset = dataset_spec(args.dataset or m.input_setting).name
     remote = None
     if route == "remote" and not args.dry_run:
         from hwdiffnas.remote.route import open_remote
@@ -88,15 +98,26 @@ def _run(args: argparse.Namespace) -> int:
 
         fmt = get_profiler(runtime).model_format if route == "local" else "onnx"
     spec = CampaignSpec(device=cfg.name, runtime=runtime, settings=settings, dataset=dataset, n=args.n,
-                        seed=args.seed, proxy=args.proxy, run_id=args.run_id, fmt=fmt)
-    store = _store(args, need_index=args.proxy not in ("flops", "macs"))
+                        seed=args.seed, proxy=args.proxy, run_id=args.run_id, fmt=fmt, space=space.name)
+    store = _store(args, need_index=not other and args.proxy not in ("flops", "macs"))
     try:
-        cells = plan_cells(spec, store)
+        if other:
+            from hwdiffnas.campaign_space import ArchLedger, plan_archs, space_proxy_values
+
+            cells = plan_archs(spec, space)
+            ledger = ArchLedger(store, space, dataset)
+        else:
+            cells = plan_cells(spec, store)
+            ledger = None
         if args.dry_run:
-            vals = proxy_values(cells, spec.proxy, spec.dataset, store)
-            rows = [{"arch_str": c.arch_str, "proxy": float(v)} for c, v in zip(cells, vals)]
+            if other:
+                vals = space_proxy_values(space, cells, spec.proxy, spec.dataset)
+            else:
+                vals = proxy_values(cells, spec.proxy, spec.dataset, store)
+            rows = [{"arch_str": space.format(c), "proxy": float(v)} for c, v in zip(cells, vals)]
             if args.json:
-                print_json({"run_id": spec.resolved_run_id(), "proxy": spec.proxy, "cells": rows})
+                print_json({"space": space.name, "run_id": spec.resolved_run_id(), "proxy": spec.proxy,
+                            "cells": rows})
             else:
                 print(f"run id {spec.resolved_run_id()}: {len(cells)} cells, proxy {spec.proxy} from "
                       f"{min(vals):.4g} to {max(vals):.4g}")
@@ -110,16 +131,20 @@ def _run(args: argparse.Namespace) -> int:
             else:
                 measure = local_measurer(spec, scratch.path)
             report = run_campaign(spec, store, cells, measure, progress=not args.no_progress,
-                                  host=remote.description if remote else "")
+                                  host=remote.description if remote else "", ledger=ledger)
         finally:
             scratch.release()
             if remote is not None:
                 remote.close()
-        out = report.to_dict()
+        out = {"space": space.name, **report.to_dict()}
         if args.table_out:
-            out["table_out"] = {"path": args.table_out,
-                                "rows": write_measured_table(store, cfg.name, args.table_out, statistic=args.statistic),
-                                "statistic": args.statistic}
+            if other:
+                from hwdiffnas.campaign_space import write_arch_table
+
+                n_rows = write_arch_table(store, space.name, cfg.name, dataset, args.table_out, args.statistic)
+            else:
+                n_rows = write_measured_table(store, cfg.name, args.table_out, statistic=args.statistic)
+            out["table_out"] = {"path": args.table_out, "rows": n_rows, "statistic": args.statistic}
         if args.estimate:
             table, n_meas, quality = estimate_device(store, cfg.name, setting=dataset, statistic=args.statistic)
             out["estimate"] = {"table": table, "measured_cells": n_meas, "statistic": args.statistic,

@@ -16,8 +16,9 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
         "latency", parents=parents, help="latency of given architectures on a device (lookup table, store or "
                                          "estimate)",
         description="Latency of architectures on a device: a space's exact lookup tables (source lut; FBNet on "
-                    "fpga, eyeriss, raspi4, pixel3, CIFAR-100 setting), else, for NB201, the benchmark store "
-                    "(table rows, measured rows, or the estimate with its upper bound at --risk).")
+                    "fpga, eyeriss, raspi4, pixel3, CIFAR-100 setting), its shipped measured rows, else the benchmark "
+                    "store (table rows, a campaign's measured rows, or the estimate with its upper bound at "
+                    "--risk).")
     p.add_argument("--space", default="nb201", help="search space (default nb201; see `hwdiffnas spaces`)")
     p.add_argument("--device", help="device name (see `hwdiffnas devices --space S`)")
     p.add_argument("--device-table", metavar="FILE.csv",
@@ -46,6 +47,7 @@ def _archs(args: argparse.Namespace) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from hwdiffnas.datadir import store_path
     from hwdiffnas.latency.lookup import STORE_SPACES, space_latencies
     from hwdiffnas.plugins import get_space, parse_arch
 
@@ -62,6 +64,12 @@ def run(args: argparse.Namespace) -> int:
 
         with open_store(args.data_dir, require_accuracy=False) as store:
             answers = space_latencies(space, args.device, archs, dataset, store, args.risk, args.device_table)
+    elif not args.device_table and args.device not in space.latency_tables(dataset) \
+            and args.device not in space.measured_rows(dataset) and store_path(args.data_dir).is_file():
+        from hwdiffnas.store import Store
+
+        with Store(store_path(args.data_dir)) as store:  # the device's campaign measurements in this space
+            answers = space_latencies(space, args.device, archs, dataset, store, args.risk)
     else:
         answers = space_latencies(space, args.device, archs, dataset, delta=args.risk,
                                   device_table=args.device_table)

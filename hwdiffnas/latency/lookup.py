@@ -1,6 +1,8 @@
 """The latency of given architectures on a device, in any space: a space's exact lookup tables (source ``lut``),
-its shipped measured rows (exact for their architectures, else an estimate with its bound fitted on them), else,
-in the NB201 space, the benchmark store (exact table rows, measured rows or the estimate with its bound).
+its shipped measured rows (exact for their architectures, else an estimate with its bound fitted on them), else
+the benchmark store: in the NB201 space its exact table rows, measured rows or the estimate with its bound; in
+other spaces the device's campaign measurements (`hwdiffnas.store_space`, source ``measured:DEVICE``: exact for
+the measured architectures, else `device_from_rows`' estimate with its bound).
 A device without data in the space is a one-line error naming the devices that have some and how to measure."""
 
 from __future__ import annotations
@@ -162,6 +164,10 @@ def space_latencies(space: SearchSpace[Any], device: str | None, archs: Sequence
                 for a, p, u, s in zip(archs, point, upper, source)]
     if space.name in STORE_SPACES:
         raise UserError(f"no benchmark store: import the NB201 tables (hwdiffnas data import DIR) for {device!r}")
+    if store is not None and device is not None:
+        answers = _store_rows_latencies(space, device, archs, dataset, store, delta)
+        if answers is not None:
+            return answers
     served = sorted(tables) + sorted(rows)
     if not served:
         where = [s for s in space.datasets if space.latency_tables(s) or space.measured_rows(s)]
@@ -170,6 +176,25 @@ def space_latencies(space: SearchSpace[Any], device: str | None, archs: Sequence
                         f"{measure_hint(space, dataset)}")
     raise UserError(f"device {device!r} has no latency data in space {space.name!r} ({dataset}); devices with "
                     f"data: {', '.join(sorted(served))}; or {measure_hint(space, dataset)}")
+
+
+def _store_rows_latencies(space: SearchSpace[Any], device: str, archs: Sequence[Any], dataset: str, store: Any,
+                          delta: float) -> list[LatencyAnswer] | None:
+    """Answers from the device's campaign measurements in the store (None when it has none in any setting)."""
+    from hwdiffnas.store_space import measured_arch_rows, measured_settings
+
+    measured = measured_arch_rows(store, space.name, device, dataset)
+    if measured is None:
+        elsewhere = measured_settings(store, space.name, device)
+        if elsewhere:
+            raise UserError(f"device {device!r} is measured in space {space.name!r} in the "
+                            f"{', '.join(elsewhere)} setting(s), not {dataset!r}; give --dataset {elsewhere[0]}")
+        return None
+    exact = dict(zip(measured.archs, measured.latency_ms))
+    names = [space.format(a) for a in archs]
+    if all(n in exact for n in names):
+        return [LatencyAnswer(n, exact[n], exact[n], measured.source) for n in names]
+    return device_from_rows(space, device, measured, dataset).latencies(space, archs, delta)
 
 
 QUANTILE_SAMPLE = 5000
