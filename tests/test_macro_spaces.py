@@ -275,3 +275,12 @@ def test_an_architecture_of_another_space_is_named(argv: list[str], needle: str,
     assert main([*argv, "-o", str(tmp_path) + "/"]) == 2
     err = capsys.readouterr().err
     assert needle in err and err.count("--space") == 1
+
+
+def test_fbnet_declares_its_calibrated_default_objective() -> None:
+    from hwdiffnas.objectives import get_objective
+
+    sp = get_space("fbnet")
+    assert sp.default_objective == "naswot" and sp.describe()["default_objective"] == "naswot"
+    assert get_objective(sp.default_objective).source == "objective:naswot"
+    assert get_space("nb201").default_objective is None

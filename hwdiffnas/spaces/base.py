@@ -128,6 +128,8 @@ class SearchSpace(ABC, Generic[A]):
 
     name: str = ""
     description: str = ""
+    default_objective: str | None = None
+    """What stands in for accuracy by default (None: the space has accuracy tables, or no calibrated choice)."""
 
     # --- reading and writing -------------------------------------------------------------------------------
     @abstractmethod
@@ -289,7 +291,8 @@ class SearchSpace(ABC, Generic[A]):
         return {"name": self.name, "description": self.description, "size": self.size, "finite": self.finite,
                 "encoding": {"positions": enc.positions, "choices": list(enc.choices)},
                 "dataset_settings": [d.to_dict() for d in self.datasets.values()],
-                "reference_archs": len(self.reference_archs()), **self.supports().to_dict()}
+                "reference_archs": len(self.reference_archs()), "default_objective": self.default_objective,
+                **self.supports().to_dict()}
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"

@@ -42,6 +42,8 @@ class FBNetSpace(SearchSpace[FBNetArch]):
 
     name = "fbnet"
     description = "FBNet macro space (HW-NAS-Bench): 22 layers x 9 MobileNet-class blocks (9^22), no accuracy table"
+    default_objective = "naswot"
+    """Chosen by the calibration on NAS-Bench-Macro (docs/benchmarks.md, "Objectives where no accuracy exists")."""
 
     def parse(self, text: str) -> FBNetArch:
         return FBNetArch.parse(text)
