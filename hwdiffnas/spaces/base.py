@@ -259,7 +259,7 @@ class SearchSpace(ABC, Generic[A]):
 
     def size_counts(self, arch: A, dataset: str) -> tuple[int, int]:
         """(MACs, parameters) of the network (default: count on the materialized module)."""
-        from hwdiffnas.spaces.nb201.network import count_macs, count_parameters
+        from hwdiffnas.spaces.modules import count_macs, count_parameters
 
         net = self.materialize(arch, dataset)
         return count_macs(net, self.input_shape(dataset)), count_parameters(net)

@@ -108,3 +108,43 @@ def calibrate_for_validation(model: nn.Module, input_shape: tuple[int, ...], see
             if isinstance(m, nn.BatchNorm2d):
                 m.momentum = 0.1
     return model.eval()
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
+    """Multiply-accumulates of the conv and linear layers for one forward pass at ``input_shape``.
+
+    FLOPs as usually quoted (e.g. 220 M for NB201's largest CIFAR cell) are these MACs; 2×MACs counts multiplies
+    and adds separately.
+    """
+    import torch
+    from torch import nn
+
+    total = 0
+
+    def conv_hook(mod: nn.Conv2d, _inp: tuple, out: torch.Tensor) -> None:
+        nonlocal total
+        kh, kw = mod.kernel_size
+        total += out.numel() * (mod.in_channels // mod.groups) * kh * kw
+
+    def linear_hook(mod: nn.Linear, _inp: tuple, out: torch.Tensor) -> None:
+        nonlocal total
+        total += out.numel() * mod.in_features
+
+    handles = []
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            handles.append(m.register_forward_hook(conv_hook))
+        elif isinstance(m, nn.Linear):
+            handles.append(m.register_forward_hook(linear_hook))
+    try:
+        with torch.no_grad():
+            model(torch.zeros(input_shape))
+    finally:
+        for h in handles:
+            h.remove()
+    return total

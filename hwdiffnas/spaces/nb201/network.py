@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from hwdiffnas.errors import UserError
+from hwdiffnas.spaces.modules import count_macs, count_parameters
 from hwdiffnas.spaces.nb201.cell import CONV1, CONV3, EDGES, NONE, NUM_NODES, POOL, SKIP, Cell
 
 if TYPE_CHECKING:
@@ -86,46 +87,6 @@ def build_network(cell: Cell, dataset: str = "cifar100", macro: MacroConfig | No
     macro = macro or MacroConfig()
     net = _network_class()(cell, spec.num_classes, macro)
     return net.eval()
-
-
-def count_parameters(model: nn.Module) -> int:
-    """Number of trainable parameters."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
-def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
-    """Multiply-accumulates of the conv and linear layers for one forward pass at ``input_shape``.
-
-    FLOPs as usually quoted for NB201 (e.g. 220 M for the largest CIFAR cell) are these MACs; 2×MACs counts
-    multiplies and adds separately.
-    """
-    import torch
-    from torch import nn
-
-    total = 0
-
-    def conv_hook(mod: nn.Conv2d, _inp: tuple, out: torch.Tensor) -> None:
-        nonlocal total
-        kh, kw = mod.kernel_size
-        total += out.numel() * (mod.in_channels // mod.groups) * kh * kw
-
-    def linear_hook(mod: nn.Linear, _inp: tuple, out: torch.Tensor) -> None:
-        nonlocal total
-        total += out.numel() * mod.in_features
-
-    handles = []
-    for m in model.modules():
-        if isinstance(m, nn.Conv2d):
-            handles.append(m.register_forward_hook(conv_hook))
-        elif isinstance(m, nn.Linear):
-            handles.append(m.register_forward_hook(linear_hook))
-    try:
-        with torch.no_grad():
-            model(torch.zeros(input_shape))
-    finally:
-        for h in handles:
-            h.remove()
-    return total
 
 
 @dataclass(frozen=True)
