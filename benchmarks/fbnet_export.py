@@ -25,8 +25,7 @@ sys.path.insert(0, str(REPO))
 
 from hwdiffnas.deploy import validate_export  # noqa: E402
 from hwdiffnas.interfaces import ModelMetadata  # noqa: E402
-from hwdiffnas.plugins import get_exporter  # noqa: E402
-from hwdiffnas.spaces.fbnet.arch import sample_archs  # noqa: E402
+from hwdiffnas.plugins import get_exporter, get_space  # noqa: E402
 from hwdiffnas.spaces.fbnet.network import build_fbnet, fbnet_setting  # noqa: E402
 from hwdiffnas.spaces.modules import calibrate_for_validation  # noqa: E402
 
@@ -46,7 +45,7 @@ def main() -> None:
     rows = []
     for dataset in args.settings:
         setting = fbnet_setting(dataset)
-        archs = sample_archs(args.n, np.random.default_rng(args.seed))
+        archs = get_space("fbnet").sample(args.n, seed=args.seed)
         for i, arch in enumerate(archs):
             torch.manual_seed(i)
             net = calibrate_for_validation(build_fbnet(arch, dataset), setting.input_shape, seed=i)

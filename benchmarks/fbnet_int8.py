@@ -24,7 +24,7 @@ sys.path.insert(0, str(REPO))
 
 from export.tflite.exporter import calibration_inputs, int8_drift, quantize_int8  # noqa: E402
 from export.tflite.flatbuffer import build_tflite  # noqa: E402
-from hwdiffnas.spaces.fbnet.arch import sample_archs  # noqa: E402
+from hwdiffnas.plugins import get_space  # noqa: E402
 from hwdiffnas.spaces.fbnet.network import build_fbnet, fbnet_setting  # noqa: E402
 from hwdiffnas.spaces.modules import calibrate_for_validation  # noqa: E402
 
@@ -42,7 +42,7 @@ def main() -> None:
     rows = []
     for dataset in args.settings:
         setting = fbnet_setting(dataset)
-        for i, arch in enumerate(sample_archs(args.n, np.random.default_rng(5))):
+        for i, arch in enumerate(get_space("fbnet").sample(args.n, seed=5)):
             torch.manual_seed(i)
             net = calibrate_for_validation(build_fbnet(arch, dataset), setting.input_shape, seed=i)
             t0 = time.perf_counter()

@@ -45,11 +45,10 @@ def main() -> None:
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
 
-    import numpy as np
 
-    from hwdiffnas.spaces.fbnet.arch import sample_archs
+    from hwdiffnas.plugins import get_space
 
-    archs = [a.op_string for a in sample_archs(args.n, np.random.default_rng(0))]
+    archs = [a.op_string for a in get_space("fbnet").sample(args.n, seed=0)]
     rows = []
     print(f"| objective | setting | networks/s (wall, {args.workers} workers) | s/network in a worker |")
     print("|---|---|---|---|")

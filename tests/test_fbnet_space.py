@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from hwdiffnas.errors import UserError
-from hwdiffnas.spaces.fbnet.arch import BLOCKS, NUM_LAYERS, FBNetArch, sample_archs
+from hwdiffnas.plugins import get_space
+from hwdiffnas.spaces.fbnet.arch import BLOCKS, NUM_LAYERS, FBNetArch
 from hwdiffnas.spaces.fbnet.lut import fit_additive_latency, layer_configurations, load_latency_models
 
 # Parameter counts of HW-NAS-Bench's FBNet_Infer (the data README's reference table).
@@ -29,8 +30,8 @@ def test_parse_op_string_and_block_names_round_trip() -> None:
     assert names.startswith("k5_e6,skip,k3_e1_g2,skip,k5_e1,")
     assert FBNetArch.parse(names) == arch
     assert FBNetArch.parse(",".join(str(o) for o in arch.ops)) == arch
-    assert arch.one_hot().shape == (NUM_LAYERS * len(BLOCKS),)
-    assert arch.one_hot().sum() == NUM_LAYERS
+    one_hot = get_space("fbnet").features([arch])
+    assert one_hot.shape == (1, NUM_LAYERS * len(BLOCKS)) and one_hot.sum() == NUM_LAYERS
 
 
 @pytest.mark.parametrize(
@@ -52,18 +53,23 @@ def test_bad_architectures_are_refused_with_the_reason(text: str, needle: str) -
 
 
 def test_neighbours_change_exactly_the_asked_number_of_layers() -> None:
+    space = get_space("fbnet")
     arch = FBNetArch.parse("7818488874147327324245")
-    one = list(arch.neighbours(1))
-    assert len(one) == NUM_LAYERS * (len(BLOCKS) - 1) == len(set(one))
+    within_one = space.neighbours(arch, 1)
+    assert within_one[0] == arch and len(within_one) == len(set(within_one))
+    one = within_one[1:]
+    assert len(one) == NUM_LAYERS * (len(BLOCKS) - 1)
     assert all(sum(a != b for a, b in zip(n.ops, arch.ops)) == 1 for n in one)
-    two = arch.neighbours(2)
-    first = [next(two) for _ in range(50)]
-    assert all(sum(a != b for a, b in zip(n.ops, arch.ops)) == 2 for n in first)
+    within_two = space.neighbours(arch, 2)
+    two = within_two[len(within_one):]
+    assert len(two) == NUM_LAYERS * (NUM_LAYERS - 1) // 2 * (len(BLOCKS) - 1) ** 2
+    assert all(sum(a != b for a, b in zip(n.ops, arch.ops)) == 2 for n in two)
 
 
 def test_sampling_is_seeded() -> None:
-    a = sample_archs(5, np.random.default_rng(3))
-    b = sample_archs(5, np.random.default_rng(3))
+    space = get_space("fbnet")
+    a = space.sample(5, seed=3)
+    b = space.sample(5, seed=3)
     assert a == b and len(set(a)) == 5
 
 
@@ -186,7 +192,7 @@ def test_additive_cost_tables_equal_counts_on_the_built_network(dataset: str) ->
 
     macs, params = cost_tables(dataset)
     shape = fbnet_setting(dataset).input_shape
-    archs = sample_archs(3, np.random.default_rng(11)) + [FBNetArch.parse(o) for o in ("8" * 22, "7" * 22)]
+    archs = get_space("fbnet").sample(3, seed=11) + [FBNetArch.parse(o) for o in ("8" * 22, "7" * 22)]
     for arch in archs:
         net = build_fbnet(arch, dataset)
         assert params.total(arch) == count_parameters(net)

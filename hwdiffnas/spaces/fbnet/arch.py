@@ -7,7 +7,7 @@ fixed channels and strides, so no two strings compute the same function (there i
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -124,39 +124,6 @@ class FBNetArch:
     @property
     def block_names(self) -> tuple[str, ...]:
         return tuple(BLOCKS[o] for o in self.ops)
-
-    def one_hot(self) -> np.ndarray:
-        """(22 * 9,) float32 one-hot of the blocks, layer-major."""
-        out = np.zeros((NUM_LAYERS, NUM_BLOCKS), dtype=np.float32)
-        out[np.arange(NUM_LAYERS), self.ops] = 1.0
-        return out.reshape(-1)
-
-    def neighbours(self, distance: int = 1) -> Iterator[FBNetArch]:
-        """Architectures that differ in exactly ``distance`` layers (1 or 2)."""
-        if distance not in (1, 2):
-            raise UserError(f"neighbour distance {distance} not supported (1 or 2)")
-        for i in range(NUM_LAYERS):
-            for a in range(NUM_BLOCKS):
-                if a == self.ops[i]:
-                    continue
-                ops1 = list(self.ops)
-                ops1[i] = a
-                if distance == 1:
-                    yield FBNetArch(tuple(ops1))
-                    continue
-                for j in range(i + 1, NUM_LAYERS):
-                    for b in range(NUM_BLOCKS):
-                        if b == self.ops[j]:
-                            continue
-                        ops2 = list(ops1)
-                        ops2[j] = b
-                        yield FBNetArch(tuple(ops2))
-
-
-def sample_archs(n: int, rng: np.random.Generator) -> list[FBNetArch]:
-    """``n`` architectures drawn uniformly (with replacement) from the 9^22 space."""
-    ops = rng.integers(0, NUM_BLOCKS, size=(n, NUM_LAYERS))
-    return [FBNetArch(tuple(int(o) for o in row)) for row in ops]
 
 
 def archs_to_matrix(archs: Sequence[FBNetArch]) -> np.ndarray:
