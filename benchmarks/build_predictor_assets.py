@@ -20,14 +20,15 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from hwdiffnas import ASSETS_DIR  # noqa: E402
 from hwdiffnas.benchmark import open_store  # noqa: E402
-from hwdiffnas.predictors.bundle import assets_dir, build_bundle, load_bundle  # noqa: E402
+from hwdiffnas.predictors.bundle import build_bundle, load_bundle  # noqa: E402
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data-dir", required=True, help="data directory holding the imported NB201 store")
-    ap.add_argument("--out", default=str(assets_dir()), help="output folder (default: the package assets)")
+    ap.add_argument("--out", default=str(ASSETS_DIR), help="output folder (default: the package assets)")
     ap.add_argument("--column", default="nats", help="accuracy column (default nats)")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from hwdiffnas import ASSETS_DIR
 from hwdiffnas.datadir import resolve_data_dir
 from hwdiffnas.errors import UserError
 
@@ -47,7 +48,7 @@ SOURCES: dict[str, dict[str, str]] = {
 
 def tables_path() -> Path:
     """The packaged tables file (it may be absent in a source checkout that never built it)."""
-    return Path(__file__).resolve().parent / "assets" / TABLES_FILENAME
+    return ASSETS_DIR / TABLES_FILENAME
 
 
 @dataclass(frozen=True)

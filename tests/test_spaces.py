@@ -114,14 +114,15 @@ def test_nb201_only_paths_refuse_other_spaces_by_name(tmp_path: Path) -> None:
     space they handle."""
     import shutil
 
+    from hwdiffnas import ASSETS_DIR
     from hwdiffnas.harness import run_grid
-    from hwdiffnas.predictors.bundle import META_NAME, WEIGHTS_NAME, assets_dir, default_bundle, load_bundle
+    from hwdiffnas.predictors.bundle import META_NAME, WEIGHTS_NAME, default_bundle, load_bundle
 
     with pytest.raises(UserError, match="the shipped predictor bundle supports search space"):
         default_bundle("fbnet")
     assert default_bundle().devices()
-    shutil.copy(assets_dir() / WEIGHTS_NAME, tmp_path / WEIGHTS_NAME)
-    meta = json.loads((assets_dir() / META_NAME).read_text())
+    shutil.copy(ASSETS_DIR / WEIGHTS_NAME, tmp_path / WEIGHTS_NAME)
+    meta = json.loads((ASSETS_DIR / META_NAME).read_text())
     (tmp_path / META_NAME).write_text(json.dumps({**meta, "space": "fbnet"}))
     with pytest.raises(UserError, match="is for search space 'fbnet', not 'nb201'"):
         load_bundle(tmp_path)

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hwdiffnas import ASSETS_DIR
+
 ASSET_NAME = "generator_default.safetensors"
 
 
 def default_checkpoint_path() -> Path:
     """The checkpoint shipped inside the package (``hwdiffnas/assets/``)."""
-    return Path(__file__).resolve().parent.parent / "assets" / ASSET_NAME
+    return ASSETS_DIR / ASSET_NAME

@@ -125,9 +125,10 @@ def from_table(name: str, cells: Sequence[Cell], latency_ms: np.ndarray, connect
 
 def shipped_predictors() -> Any | None:
     """The predictor bundle shipped in ``hwdiffnas/assets`` (`hwdiffnas.predictors.bundle`), or None if absent."""
-    from hwdiffnas.predictors.bundle import assets_dir, default_bundle
+    from hwdiffnas import ASSETS_DIR
+    from hwdiffnas.predictors.bundle import default_bundle
 
-    if not (assets_dir() / "predictors_meta.json").is_file():
+    if not (ASSETS_DIR / "predictors_meta.json").is_file():
         return None
     return default_bundle()
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from hwdiffnas import ASSETS_DIR
 from hwdiffnas.errors import UserError
 from hwdiffnas.predictors.accuracy import ACCURACY_DATASETS, AccuracySurrogate, fit_accuracy_surrogate
 from hwdiffnas.predictors.device import (
@@ -53,11 +54,6 @@ from hwdiffnas.space import Cell
 META_NAME = "predictors_meta.json"
 WEIGHTS_NAME = "predictors_weights.safetensors"
 BASIS_RANK = 24
-
-
-def assets_dir() -> Path:
-    """The packaged ``hwdiffnas/assets`` folder."""
-    return Path(__file__).resolve().parents[1] / "assets"
 
 
 @dataclass
@@ -134,7 +130,7 @@ class PredictorBundle:
 def load_bundle(folder: Path | str | None = None, space: str = "nb201") -> PredictorBundle:
     """Load and validate a bundle (default: the packaged assets) of predictors for ``space``'s architectures (a
     bundle records its space; one without a record is NB201's)."""
-    folder = assets_dir() if folder is None else Path(folder)
+    folder = ASSETS_DIR if folder is None else Path(folder)
     meta_path = folder / META_NAME
     try:
         meta = json.loads(meta_path.read_text())

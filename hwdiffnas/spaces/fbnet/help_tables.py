@@ -12,10 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
+from hwdiffnas import ASSETS_DIR
 from hwdiffnas.errors import UserError
 from hwdiffnas.spaces.fbnet.data import FBNetTables, read_fbnet_tables
 
-HELP_TABLES_ASSET = Path(__file__).resolve().parents[2] / "assets" / "fbnet_help_tables.safetensors"
+HELP_TABLES_ASSET = ASSETS_DIR / "fbnet_help_tables.safetensors"
 
 
 def write_help_tables(tables: FBNetTables, path: str | Path = HELP_TABLES_ASSET) -> None:

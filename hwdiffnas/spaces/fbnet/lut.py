@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hwdiffnas import ASSETS_DIR
 from hwdiffnas.errors import UserError
 from hwdiffnas.spaces.fbnet.arch import LAYER_SLOTS, NUM_BLOCKS, NUM_LAYERS, STAGE_LAYERS, FBNetArch, archs_to_matrix
 from hwdiffnas.spaces.fbnet.network import fbnet_setting
@@ -117,7 +118,7 @@ def fit_additive_latency(archs: Sequence[FBNetArch] | np.ndarray, latency_ms: Se
     return AdditiveLatencyModel(device, model.dataset, table, constant, len(y), err)
 
 
-LUT_ASSET = Path(__file__).resolve().parents[2] / "assets" / "fbnet_lut.json"
+LUT_ASSET = ASSETS_DIR / "fbnet_lut.json"
 """The shipped tables (fitted on all 5,000 HELP rows of each HW-NAS-Bench device; built by
 ``benchmarks/build_fbnet_lut.py``)."""
 
