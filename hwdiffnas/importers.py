@@ -359,8 +359,9 @@ def _import_paths(paths: Sequence[Path | str], data_dir: Path | str | None, trus
                   device: str | None, progress: Any) -> ImportReport:
     t0 = time.perf_counter()
     target = resolve_data_dir(data_dir)
-    shipped = [(Path(p), check_against_shipped(p)) for p in paths if is_fbnet_folder(p)]
-    paths = [p for p in paths if not is_fbnet_folder(p)]
+    fbnet = [is_fbnet_folder(p) for p in paths]
+    shipped = [(Path(p), check_against_shipped(p)) for p, f in zip(paths, fbnet) if f]
+    paths = [p for p, f in zip(paths, fbnet) if not f]
     if shipped and not paths:
         return ImportReport([], shipped, time.perf_counter() - t0, target)
     files = _expand(paths)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -124,8 +125,12 @@ LUT_ASSET = ASSETS_DIR / "fbnet_lut.json"
 
 
 def load_latency_models(path: str | Path | None = None) -> dict[str, AdditiveLatencyModel]:
-    """The additive latency models by device name (default: the shipped asset)."""
-    path = LUT_ASSET if path is None else Path(path)
+    """The additive latency models by device name (default: the shipped asset, read once per process)."""
+    return dict(_read_latency_models(LUT_ASSET if path is None else Path(path)))
+
+
+@lru_cache(maxsize=4)
+def _read_latency_models(path: Path) -> dict[str, AdditiveLatencyModel]:
     try:
         doc = json.loads(path.read_text())
         models = [AdditiveLatencyModel.from_dict(d) for d in doc["devices"]]

@@ -11,6 +11,7 @@ setting. MACs and parameters from exact per-layer tables.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from hwdiffnas.errors import UserError
@@ -35,6 +36,17 @@ HELP_REFERENCE_OPS: tuple[str, ...] = (
 )
 """HELP's ten reference architectures of this space (its ``hardware_embedding_index``: rows 3328, 3790, 3313,
 890, 3052, 2538, 1640, 2514, 457, 2100 of its 5,000)."""
+
+
+@lru_cache(maxsize=2)
+def _help_rows(lut_devices: frozenset[str]) -> dict[str, MeasuredRows]:
+    """HELP's shipped rows by device, the lookup-table devices left out (built once per process)."""
+    from hwdiffnas.spaces.fbnet.help_tables import load_help_tables
+
+    tables = load_help_tables()
+    archs = tuple(tables.op_string(i) for i in range(len(tables.ops)))
+    return {d: MeasuredRows(archs, tuple(float(v) for v in lat), f"table:help:{d}")
+            for d, lat in tables.latency_ms.items() if d not in lut_devices}
 
 
 class FBNetSpace(SearchSpace[FBNetArch]):
@@ -119,13 +131,7 @@ class FBNetSpace(SearchSpace[FBNetArch]):
         """HELP's measured FBNet-space tables (20 device settings × 5,000 architectures, CIFAR-100 setting)."""
         if self.dataset(dataset).name != "cifar100":
             return {}
-        from hwdiffnas.spaces.fbnet.help_tables import load_help_tables
-
-        tables = load_help_tables()
-        archs = tuple(tables.op_string(i) for i in range(len(tables.ops)))
-        lut = set(self.latency_tables(dataset))
-        return {d: MeasuredRows(archs, tuple(float(v) for v in lat), f"table:help:{d}")
-                for d, lat in tables.latency_ms.items() if d not in lut}
+        return dict(_help_rows(frozenset(self.latency_tables(dataset))))
 
     def supports(self) -> Supports:
         return Supports(tuple(self.datasets), exporters=("tflite", "tflite-int8"), accuracy_tables=False,
