@@ -93,27 +93,10 @@ def torch_threads(n: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def randomize_batchnorm(model: nn.Module, seed: int = 0) -> None:
-    """Give every BatchNorm layer seeded random running statistics and affine parameters (in place)."""
-    import torch
-    from torch import nn
-
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                n = m.num_features
-                m.running_mean.copy_(0.1 * torch.randn(n, generator=gen))
-                m.running_var.copy_(0.5 + torch.rand(n, generator=gen))
-                if m.affine:
-                    m.weight.copy_(0.5 + torch.rand(n, generator=gen))
-                    m.bias.copy_(0.1 * torch.randn(n, generator=gen))
-
-
 def prepare_network(arch: Any, dataset: str = "cifar100", macro: MacroConfig | None = None,
                     seed: int = 0, space: str | SearchSpace[Any] = DEFAULT_SPACE) -> tuple[nn.Module, ModelMetadata]:
-    """The seeded eval-mode network for ``arch`` of ``space`` (random BN too; outside NB201, weights and measured BN
-    statistics giving outputs of order 1) and the metadata its exports carry. ``macro`` (channels, cells per stage,
+    """The seeded eval-mode network for ``arch`` of ``space``, with the space's validation weights
+    (`SearchSpace.validation_weights`), and the metadata its exports carry. ``macro`` (channels, cells per stage,
     dead-node rule) is NB201's; other spaces refuse it."""
     import torch
 
@@ -129,13 +112,9 @@ def prepare_network(arch: Any, dataset: str = "cifar100", macro: MacroConfig | N
         net = sp.materialize(arch, setting.name, dead_nodes=macro.dead_nodes, channels=macro.channels,
                              cells_per_stage=macro.cells_per_stage)
         extra.update(channels=str(macro.channels), cells_per_stage=str(macro.cells_per_stage))
-        randomize_batchnorm(net, seed)
     else:
-        # weights and measured BN statistics under which the outputs are of order 1, so validation can fail (with
-        # the reference initialization these deep networks output ~1e-2 or less, which any tolerance passes)
-        from hwdiffnas.spaces.modules import calibrate_for_validation
-
-        net = calibrate_for_validation(sp.materialize(arch, setting.name), setting.input_shape, seed)
+        net = sp.materialize(arch, setting.name)
+    net = sp.validation_weights(net, setting.name, seed)
     meta = ModelMetadata(
         arch_str=sp.format(arch),
         dataset=setting.name,

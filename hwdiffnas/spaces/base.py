@@ -257,6 +257,15 @@ class SearchSpace(ABC, Generic[A]):
     def materialize(self, arch: A, dataset: str, **options: Any) -> nn.Module:
         """The torch module (eval mode) of ``arch`` for a dataset setting; ``options`` are space-specific."""
 
+    def validation_weights(self, net: nn.Module, dataset: str, seed: int = 0) -> nn.Module:
+        """``net`` given weights under which an export's numerical validation can fail (in place; eval mode).
+        Default: fan-in weights and measured BatchNorm statistics giving outputs of order 1
+        (`hwdiffnas.spaces.modules.calibrate_for_validation`): with a reference initialization deep networks
+        often output ~1e-2 or less, which any tolerance passes."""
+        from hwdiffnas.spaces.modules import calibrate_for_validation
+
+        return calibrate_for_validation(net, self.input_shape(dataset), seed)
+
     def size_counts(self, arch: A, dataset: str) -> tuple[int, int]:
         """(MACs, parameters) of the network (default: count on the materialized module)."""
         from hwdiffnas.spaces.modules import count_macs, count_parameters

@@ -148,3 +148,20 @@ def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
         for h in handles:
             h.remove()
     return total
+
+
+def randomize_batchnorm(model: nn.Module, seed: int = 0) -> None:
+    """Give every BatchNorm layer seeded random running statistics and affine parameters (in place)."""
+    import torch
+    from torch import nn
+
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                n = m.num_features
+                m.running_mean.copy_(0.1 * torch.randn(n, generator=gen))
+                m.running_var.copy_(0.5 + torch.rand(n, generator=gen))
+                if m.affine:
+                    m.weight.copy_(0.5 + torch.rand(n, generator=gen))
+                    m.bias.copy_(0.1 * torch.randn(n, generator=gen))

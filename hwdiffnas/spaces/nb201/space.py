@@ -102,6 +102,14 @@ class NB201Space(SearchSpace["Cell"]):
 
         return build_network(arch, self.dataset(dataset).name, MacroConfig(**options))
 
+    def validation_weights(self, net: nn.Module, dataset: str, seed: int = 0) -> nn.Module:
+        """Seeded random BatchNorm statistics and affine terms (NB201's networks already output order-1 logits;
+        kept so NB201 exports are validated as before)."""
+        from hwdiffnas.spaces.modules import randomize_batchnorm
+
+        randomize_batchnorm(net, seed)
+        return net
+
     def supports(self) -> Supports:
         return Supports(tuple(self.datasets), accuracy_tables=True,
                         notes={"tables": "NATS accuracies (cifar10, cifar100, ImageNet16-120), HELP/HW-NAS-Bench "
