@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from privileges import as_unprivileged_user
 
 from hwdiffnas.campaign import CampaignSpec, plan_cells, run_campaign
 from hwdiffnas.cli import main
@@ -19,8 +20,6 @@ from hwdiffnas.errors import UserError
 from hwdiffnas.interfaces import LatencyStats, ProfileSettings
 from hwdiffnas.space import Cell
 from hwdiffnas.store import Store
-
-ROOT_CAN_WRITE_ANYTHING = hasattr(os, "geteuid") and os.geteuid() == 0
 
 
 def _one_line_error(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
@@ -96,9 +95,7 @@ def test_read_only_store_can_be_read(tmp_path: Path, what: str) -> None:
         base.chmod(0o755)
         path.chmod(0o444)
         data.chmod(0o555 if what == "folder" else 0o777)
-        argv = [sys.executable, "-c", _READ_ONLY_CHECK, str(data)]
-        if ROOT_CAN_WRITE_ANYTHING:
-            argv = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *argv]
+        argv = as_unprivileged_user([sys.executable, "-c", _READ_ONLY_CHECK, str(data)])
         env = {**os.environ, "HOME": str(base), "HWDIFFNAS_DATA": str(data), "XDG_DATA_HOME": str(base)}
         proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=300, cwd=base)
         assert proc.returncode == 0, proc.stderr[-3000:]

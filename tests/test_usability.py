@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
+from privileges import as_unprivileged_user
 
 from hwdiffnas.cli import main
 from hwdiffnas.datadir import STORE_FILENAME
@@ -185,20 +188,26 @@ def test_train_refuses_an_unwritable_output_before_training(nb201_data_dir: Path
     assert not list(tmp_path.glob("*.probe")) and not list(tmp_path.glob(".*.probe"))
 
 
-@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="needs a non-root POSIX user")
-def test_train_refuses_a_read_only_folder(nb201_data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                          capsys: pytest.CaptureFixture) -> None:
-    import hwdiffnas.generator.train as train_module
-
-    monkeypatch.setattr(train_module, "train", _no_training)
-    ro = tmp_path / "ro"
-    ro.mkdir()
-    ro.chmod(0o555)
+def test_train_refuses_a_read_only_folder() -> None:
+    """Run in a child process, as an unprivileged user when the tests run as root (root ignores permissions)."""
+    base = Path(tempfile.mkdtemp(prefix="hwd-train-ro-"))
     try:
-        assert main(["train", "--data-dir", str(nb201_data_dir), "-o", str(ro / "g.safetensors")]) == 2
+        ro = base / "ro"
+        ro.mkdir()
+        base.chmod(0o755)
+        ro.chmod(0o555)
+        out = ro / "g.safetensors"
+        # no store in the data dir: were the output not checked first, training would fail on the store instead
+        argv = as_unprivileged_user([sys.executable, "-m", "hwdiffnas", "train", "--data-dir", str(base / "none"),
+                                     "--steps", "2", "-o", str(out)])
+        env = {**os.environ, "HOME": str(base), "XDG_DATA_HOME": str(base)}
+        proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=300, cwd=base)
+        assert proc.returncode == 2, proc.stderr[-2000:]
+        assert "cannot write checkpoint" in proc.stderr and "Traceback" not in proc.stderr
+        assert not out.exists() and not list(ro.iterdir())
     finally:
-        ro.chmod(0o755)
-    assert "cannot write checkpoint" in capsys.readouterr().err
+        (base / "ro").chmod(0o755)
+        shutil.rmtree(base, ignore_errors=True)
 
 
 # --- OpenVINO IR: the file carries its f32 precision ---------------------------------------------------------
