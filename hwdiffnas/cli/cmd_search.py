@@ -38,6 +38,16 @@ def register(subparsers: argparse._SubParsersAction, parents: list[argparse.Argu
     p.add_argument("--measure", type=int, default=0, metavar="N",
                    help="with --profile RUNTIME, run on the target device itself: measure up to N promising cells "
                         "whose estimated latency only probably fits, before spending accuracy queries")
+    p.add_argument("--objective", metavar="NAME",
+                   help="spaces without accuracy tables (FBNet): what stands in for accuracy (default: the space's, "
+                        "FBNet naswot; the checkpoint lists those it was trained for; `hwdiffnas plugins --kind "
+                        "objectives`)")
+    p.add_argument("--labels", metavar="FILE.csv",
+                   help="spaces without accuracy tables: your own labels, rows arch,accuracy (20+); a surrogate "
+                        "fitted on them ranks the candidates and labelled architectures count as known")
+    p.add_argument("--evaluations", type=int, default=10, metavar="N",
+                   help="spaces without accuracy tables: compute a proxy objective on at most N candidates "
+                        "(default 10; counts need none)")
     p.add_argument("--export", metavar="DIR", help="export the returned cells to ONNX in DIR")
     p.add_argument("--profile", metavar="RUNTIME", help="measure the returned cells locally (e.g. onnxruntime)")
     add_space_argument(p)
@@ -72,6 +82,10 @@ def run(args: argparse.Namespace) -> int:
     import time
 
     t_start = time.perf_counter()
+    if args.space != "nb201":
+        from hwdiffnas.cli.cmd_search_open import run_open
+
+        return run_open(args)
     from hwdiffnas.cli.argtypes import nb201_only
     from hwdiffnas.cli.output import format_table, print_json
     from hwdiffnas.errors import UserError
@@ -80,6 +94,10 @@ def run(args: argparse.Namespace) -> int:
     from hwdiffnas.search import SearchSettings, prepare_search, resolve_device
     from hwdiffnas.space import Cell
 
+    if args.objective or args.labels:
+        raise UserError("--objective and --labels rank architectures in spaces without accuracy tables (e.g. "
+                        "--space fbnet); NB201 searches rank by its accuracy tables (train --label-fraction for "
+                        "fewer labels)")
     _positive("--samples", args.samples)
     _positive("--queries", args.queries, zero_ok=True)
     _positive("--top", args.top)

@@ -71,6 +71,8 @@ class GeneratorMeta:
     training: dict[str, Any] = field(default_factory=dict)
     step: int = 0
     space_name: str = DEFAULT_SPACE
+    scorers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Objective scorers of a checkpoint whose "datasets" are objectives (open spaces); empty for NB201."""
 
     @property
     def space(self) -> SearchSpace[Any]:
@@ -87,6 +89,8 @@ class GeneratorMeta:
                 **self.__dict__}
         if self.space_name == DEFAULT_SPACE:  # checkpoints of the default space stay as they were written
             body.pop("space_name")
+        if not self.scorers:
+            body.pop("scorers")
         return json.dumps(body, sort_keys=True)
 
     @classmethod
@@ -115,7 +119,10 @@ class GeneratorMeta:
         if missing:
             raise UserError(f"{where}: generator config lacks {', '.join(missing)}")
         _check_config(body, where, len(space.encoding.choices), len(space.reference_archs()) + 1)
-        return cls(**{k: body[k] for k in keys}, space_name=name)
+        scorers = body.get("scorers", {})
+        if not isinstance(scorers, dict) or not all(isinstance(v, dict) for v in scorers.values()):
+            raise UserError(f"{where}: generator config scorers must map objective names to objects")
+        return cls(**{k: body[k] for k in keys}, space_name=name, scorers=scorers)
 
 
 MAX_TIMESTEPS = 10_000

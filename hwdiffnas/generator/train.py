@@ -44,10 +44,22 @@ class DeviceData:
     order: np.ndarray  # (Nd,) row indices of connected cells with a latency, sorted by (latency, row)
     lat_sorted_ms: np.ndarray  # (Nd,)
     rep: np.ndarray  # (11,)
+    reference_sorted_ms: np.ndarray | None = None
+    """The latencies a budget quantile is taken over (None: the training rows themselves, as in NB201, where
+    they are every connected cell)."""
 
     @property
     def quantiles_ms(self) -> np.ndarray:
-        return table_quantiles(self.lat_sorted_ms, QUANTILE_POINTS).values_ms
+        ref = self.lat_sorted_ms if self.reference_sorted_ms is None else self.reference_sorted_ms
+        return table_quantiles(ref, QUANTILE_POINTS).values_ms
+
+    def budget_quantiles(self, k: np.ndarray) -> np.ndarray:
+        """``u`` of the budgets equal to the latency of the k-th fastest training row (k >= 1)."""
+        if self.reference_sorted_ms is None:
+            return k / self.order.size
+        ref = self.reference_sorted_ms
+        n = np.searchsorted(ref, self.lat_sorted_ms[np.asarray(k) - 1], side="right")
+        return np.maximum(n, 1) / ref.size
 
     def fit_count(self, k: int) -> int:
         """Number of cells that fit the budget equal to the latency of the k-th fastest cell (k >= 1)."""
@@ -66,6 +78,12 @@ class TrainingTables:
     accuracy_column: str = "nats"
     skipped_devices: dict[str, str] = field(default_factory=dict)
     space: str = DEFAULT_SPACE
+    quantile_reference_ms: dict[str, np.ndarray] = field(default_factory=dict)
+    """Per device: the latencies over which budget quantiles are taken (default: the training rows')."""
+    scorers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Objective scorers the checkpoint carries (`hwdiffnas.objectives.scorer.ObjectiveScorer.to_dict`)."""
+    setting: str | None = None
+    """The dataset setting of the latencies when the "datasets" are objectives (open spaces)."""
 
     @classmethod
     def from_store(cls, store: Any, datasets: Sequence[str], devices: Sequence[str] | None = None,
@@ -107,7 +125,9 @@ class TrainingTables:
                 continue
             idx = np.flatnonzero(ok)
             order = idx[np.lexsort((idx, lat[idx]))]
-            out[name] = DeviceData(name, order, lat[order], device_representation(ref, len(refs)))
+            qref = self.quantile_reference_ms.get(name)
+            out[name] = DeviceData(name, order, lat[order], device_representation(ref, len(refs)),
+                                   None if qref is None else np.sort(np.asarray(qref, dtype=np.float64)))
         return out
 
 
@@ -217,7 +237,7 @@ class BatchSampler:
             rank = np.where(n_fit_lab > 1, 1.0 - better / np.maximum(n_fit_lab - 1, 1), 1.0)
             r[rows] = np.where(keep[rows, 0] & lab, rank, np.nan)
             reps[rows[keep[rows, 1]]] = dev.rep
-            u[rows] = np.where(keep[rows, 2], k / n_dev, np.nan)
+            u[rows] = np.where(keep[rows, 2], dev.budget_quantiles(k), np.nan)
         names = [cfg.datasets[i] for i in ds_i]
         cond = build_conditions(list(cfg.datasets), names, r, reps, u, device_dim=reps.shape[1])
         return x0, cond
@@ -335,7 +355,8 @@ def train(tables: TrainingTables, out: Path | str, cfg: TrainConfig,
         datasets=list(cfg.datasets), accuracy_column=tables.accuracy_column,
         devices={d.name: {"rep": [float(x) for x in d.rep], "quantiles_ms": [float(x) for x in d.quantiles_ms]}
                  for d in devices.values()},
-        training={**cfg.identity(), "train_seconds": 0.0}, step=0, space_name=space.name)
+        training={**cfg.identity(), "train_seconds": 0.0, **({"setting": tables.setting} if tables.setting else {})},
+        step=0, space_name=space.name, scorers=dict(tables.scorers))
 
     torch.manual_seed(cfg.seed)
     net = Denoiser(dcfg, space.encoding, meta.device_dim)

@@ -165,22 +165,33 @@ def space_latencies(space: SearchSpace[Any], device: str | None, archs: Sequence
     if space.name in STORE_SPACES:
         raise UserError(f"no benchmark store: import the NB201 tables (hwdiffnas data import DIR) for {device!r}")
     if store is not None and device is not None:
-        answers = _store_rows_latencies(space, device, archs, dataset, store, delta)
-        if answers is not None:
-            return answers
-    served = sorted(tables) + sorted(rows)
+        measured = store_rows(space, device, dataset, store)
+        if measured is not None:
+            exact = dict(zip(measured.archs, measured.latency_ms))
+            names = [space.format(a) for a in archs]
+            if all(n in exact for n in names):
+                return [LatencyAnswer(n, exact[n], exact[n], measured.source) for n in names]
+            return device_from_rows(space, device, measured, dataset).latencies(space, archs, delta)
+    raise no_latency_data(space, device, dataset)
+
+
+def no_latency_data(space: SearchSpace[Any], device: str | None, dataset: str) -> UserError:
+    """The error for a device without latency data in ``space`` (names the devices with data, or how to measure)."""
+    served = sorted(space.latency_tables(dataset)) + sorted(space.measured_rows(dataset))
     if not served:
         where = [s for s in space.datasets if space.latency_tables(s) or space.measured_rows(s)]
         hint = f"; tables exist in: {', '.join(where)}" if where else ""
-        raise UserError(f"no latency table exists for space {space.name!r} in the {dataset!r} setting{hint}; "
-                        f"{measure_hint(space, dataset)}")
-    raise UserError(f"device {device!r} has no latency data in space {space.name!r} ({dataset}); devices with "
-                    f"data: {', '.join(sorted(served))}; or {measure_hint(space, dataset)}")
+        return UserError(f"no latency table exists for space {space.name!r} in the {dataset!r} setting{hint}; "
+                         f"{measure_hint(space, dataset)}")
+    return UserError(f"device {device!r} has no latency data in space {space.name!r} ({dataset}); devices with "
+                     f"data: {', '.join(sorted(served))}; or {measure_hint(space, dataset)}")
 
 
-def _store_rows_latencies(space: SearchSpace[Any], device: str, archs: Sequence[Any], dataset: str, store: Any,
-                          delta: float) -> list[LatencyAnswer] | None:
-    """Answers from the device's campaign measurements in the store (None when it has none in any setting)."""
+def store_rows(space: SearchSpace[Any], device: str, dataset: str, store: Any | None) -> MeasuredRows | None:
+    """The device's campaign measurements in ``space`` and ``dataset``'s setting (None without a store or
+    measurements; measured only in another setting: an error naming it)."""
+    if store is None:
+        return None
     from hwdiffnas.store_space import measured_arch_rows, measured_settings
 
     measured = measured_arch_rows(store, space.name, device, dataset)
@@ -189,15 +200,19 @@ def _store_rows_latencies(space: SearchSpace[Any], device: str, archs: Sequence[
         if elsewhere:
             raise UserError(f"device {device!r} is measured in space {space.name!r} in the "
                             f"{', '.join(elsewhere)} setting(s), not {dataset!r}; give --dataset {elsewhere[0]}")
-        return None
-    exact = dict(zip(measured.archs, measured.latency_ms))
-    names = [space.format(a) for a in archs]
-    if all(n in exact for n in names):
-        return [LatencyAnswer(n, exact[n], exact[n], measured.source) for n in names]
-    return device_from_rows(space, device, measured, dataset).latencies(space, archs, delta)
+    return measured
 
 
 QUANTILE_SAMPLE = 5000
+
+
+def quantile_sample(space: SearchSpace[Any], dataset: str) -> list[Any]:
+    """The architectures over which a ``pNN`` budget (and a generator's budget quantile) is taken: those of the
+    space's shipped measured rows (FBNet: HELP's 5,000) or, without rows, 5,000 seeded uniform samples."""
+    rows = space.measured_rows(dataset)
+    if rows:
+        return [space.parse(a) for a in next(iter(rows.values())).archs]
+    return space.sample(QUANTILE_SAMPLE, seed=0)
 
 
 def space_budget_ms(space: SearchSpace[Any], device: str | None, text: str, dataset: str,
@@ -209,10 +224,5 @@ def space_budget_ms(space: SearchSpace[Any], device: str | None, text: str, data
 
     if quantile_fraction(text) is None:
         return parse_budget(text)
-    rows = space.measured_rows(dataset)
-    if rows:
-        sample = [space.parse(a) for a in next(iter(rows.values())).archs]
-    else:
-        sample = space.sample(QUANTILE_SAMPLE, seed=0)
-    answers = space_latencies(space, device, sample, dataset, device_table=device_table)
+    answers = space_latencies(space, device, quantile_sample(space, dataset), dataset, device_table=device_table)
     return parse_budget(text, np.array([a.latency_ms for a in answers]))

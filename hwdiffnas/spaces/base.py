@@ -227,8 +227,16 @@ class SearchSpace(ABC, Generic[A]):
         """(n, F) float features for the predictors (default: the one-hot of every slot, slot-major)."""
         import numpy as np
 
+        ops = np.array([list(self.encode(a)) for a in archs], dtype=np.int64).reshape(-1, self.encoding.positions)
+        return self.code_features(ops)
+
+    def code_features(self, ops: np.ndarray) -> np.ndarray:
+        """`features` of an (n, positions) matrix of op codes (what vectorized searches score; a space that
+        overrides `features` overrides this too)."""
+        import numpy as np
+
         enc = self.encoding
-        ops = np.array([list(self.encode(a)) for a in archs], dtype=np.int64).reshape(-1, enc.positions)
+        ops = np.asarray(ops, dtype=np.int64).reshape(-1, enc.positions)
         out = np.zeros((ops.shape[0], enc.positions, len(enc.choices)), dtype=np.float32)
         np.put_along_axis(out, ops[:, :, None], 1.0, axis=2)
         return out.reshape(ops.shape[0], -1)
@@ -272,6 +280,14 @@ class SearchSpace(ABC, Generic[A]):
 
         net = self.materialize(arch, dataset)
         return count_macs(net, self.input_shape(dataset)), count_parameters(net)
+
+    def size_counts_codes(self, ops: np.ndarray, dataset: str) -> tuple[np.ndarray, np.ndarray]:
+        """(MACs (n,), parameters (n,)) of an (n, positions) matrix of op codes (default: `size_counts` of each)."""
+        import numpy as np
+
+        counts = [self.size_counts(self.decode(row), dataset) for row in np.asarray(ops, dtype=np.int64)]
+        arr = np.array(counts, dtype=np.float64).reshape(-1, 2)
+        return arr[:, 0], arr[:, 1]
 
     def latency_tables(self, dataset: str) -> dict[str, ExactLatency]:
         """Exact latency models shipped with the space for a dataset setting, by device (source ``lut``; default

@@ -27,6 +27,7 @@ from hwdiffnas.spaces.fbnet.arch import BLOCKS, NUM_BLOCKS, NUM_LAYERS, FBNetArc
 from hwdiffnas.spaces.fbnet.network import SETTINGS
 
 if TYPE_CHECKING:
+    import numpy as np
     from torch import nn
 
 HELP_REFERENCE_OPS: tuple[str, ...] = (
@@ -96,6 +97,14 @@ class FBNetSpace(SearchSpace[FBNetArch]):
 
         macs, params = cost_tables(self.dataset(dataset).name)
         return macs.total(arch), params.total(arch)
+
+    def size_counts_codes(self, ops: np.ndarray, dataset: str) -> tuple[np.ndarray, np.ndarray]:
+        import numpy as np
+
+        from hwdiffnas.spaces.fbnet.cost import cost_tables
+
+        macs, params = cost_tables(self.dataset(dataset).name)
+        return (macs.total_batch(ops).astype(np.float64), params.total_batch(ops).astype(np.float64))
 
     def latency_tables(self, dataset: str) -> dict[str, ExactLatency]:
         """HW-NAS-Bench's lookup tables (fpga, eyeriss, raspi4, pixel3), CIFAR-100 setting only."""

@@ -78,6 +78,11 @@ class NB201Space(SearchSpace["Cell"]):
 
         return cell_features(list(archs), "live")
 
+    def code_features(self, ops: np.ndarray) -> np.ndarray:
+        import numpy as np
+
+        return self.features([self.decode(row) for row in np.asarray(ops).reshape(-1, 6)])
+
     def reference_archs(self) -> tuple[Cell, ...]:
         from hwdiffnas.latency.reference import reference_cells
 
