@@ -262,3 +262,21 @@ def test_train_command_in_the_fbnet_space(tmp_path: Path, capsys: pytest.Capture
                "have no latency data in space 'fbnet'")
     _cli_error(capsys, ["train", "--space", "fbnet", "--label-fraction", "0.5", "-o", str(tmp_path / "y.st")],
                "--proxy-labels")
+
+
+def test_shipped_fbnet_generator_serves_every_fbnet_device_near_the_exact_optimum() -> None:
+    from hwdiffnas.generator import default_checkpoint_path
+    from hwdiffnas.generator.model import Generator
+    from hwdiffnas.latency.space_device import served_devices
+
+    gen = Generator.load(default_checkpoint_path("fbnet"))
+    assert gen.space.name == "fbnet" and gen.meta.datasets == ["flops", "naswot"]
+    assert sorted(gen.meta.devices) == sorted(served_devices(SPACE, "cifar100"))
+    assert gen.meta.scorers["naswot"]["n_fit"] == 1000 and not gen.meta.scorers["naswot"]["exact"]
+    dev = space_device(SPACE, "pixel3", "cifar100")
+    budget = dev.parse_budget("p50")
+    rep = run_open_search(gen, dev, budget, exact_scorer("flops"), OpenSearchSettings(samples=200))
+    opt = SPACE.exact_optimum("pixel3", budget, "flops", "cifar100")
+    assert rep.within_budget >= 0.8
+    assert all(r.latency_ms <= budget for r in rep.results)
+    assert rep.results[0].value >= 0.98 * opt[1]

@@ -67,6 +67,18 @@ class SpaceDevice:
             point[rest], upper[rest] = p, u
         return point, upper, exact
 
+    def bound_ratio(self, delta: float = 0.05, n: int = 500) -> float:
+        """The median ratio of the upper bound to the point estimate over ``n`` seeded uniform architectures the
+        device does not tabulate (1 for an exact table): how far below a budget an estimate must lie to fit it
+        surely."""
+        if self.table is not None or self.predictor is None:
+            return 1.0
+        codes = np.array([self.space.encode(a) for a in self.space.sample(n, seed=11)], dtype=np.int64)
+        point, upper, exact = self.latencies(codes, delta)
+        ratio = upper[~exact] / point[~exact]
+        ratio = ratio[np.isfinite(ratio)]
+        return float(np.median(ratio)) if ratio.size else 1.0
+
     def sources(self, exact: np.ndarray) -> list[str]:
         """The latency source of each answer (`latencies`' ``exact`` mask)."""
         return [self.exact_source if e else ESTIMATE for e in exact]

@@ -40,8 +40,8 @@ class OpenSearchSettings:
     risk: float = 0.05
     evaluations: int = 10
     refine: bool = True
-    quantile_margin: float = 0.2
-    sweep_share: float = 0.5
+    latency_margin: float = 0.2
+    sweep_share: float = 1.0
     measurements: int = 0
 
 
@@ -100,15 +100,19 @@ class OpenSearchReport:
         return d
 
 
-def sample_codes(gen: Any, device: SpaceDevice, u: float, objective: str, settings: OpenSearchSettings) -> np.ndarray:
-    """(samples, positions) raw generator samples for budget quantile ``u``: a ``sweep_share`` of them ask for
-    quantiles spread over ``[u·(1 − quantile_margin), u]``."""
+def sample_codes(gen: Any, device: SpaceDevice, budget_ms: float, objective: str,
+                 settings: OpenSearchSettings) -> np.ndarray:
+    """(samples, positions) raw generator samples for a budget: a ``sweep_share`` of them ask for the budgets
+    spread over ``[budget·(1 − latency_margin), budget]`` (in ms: where the device's latency distribution is
+    steep, a margin in quantiles would be a sliver of a millisecond), the rest for the budget itself."""
     from hwdiffnas.generator.conditions import build_conditions
     from hwdiffnas.generator.model import Guidance
 
     n = settings.samples
     n_sweep = int(round(settings.sweep_share * n))
-    u_lo = max(1.0 / max(1, device.reference_sorted_ms.size), u * (1.0 - settings.quantile_margin))
+    floor = 1.0 / max(1, device.reference_sorted_ms.size)
+    u = max(floor, device.budget_quantile(budget_ms))
+    u_lo = max(floor, device.budget_quantile(budget_ms * (1.0 - settings.latency_margin)))
     u_cond = np.concatenate([np.full(n - n_sweep, u), np.linspace(u, u_lo, n_sweep)])
     cond = build_conditions(gen.meta.datasets, objective, 1.0, device.rep, u_cond)
     guidance = Guidance(mode=settings.guidance, scale=settings.scale)
@@ -143,7 +147,8 @@ def run_open_search(gen: Any, device: SpaceDevice, budget_ms: float, scorer: Obj
     u = device.budget_quantile(budget_ms)
     notes: list[str] = []
     ts = time.perf_counter()
-    raw = sample_codes(gen, device, max(u, 1.0 / max(1, device.reference_sorted_ms.size)), objective, settings)
+    # estimates must fit by their bound: ask for the budget shrunk by the bound's typical margin
+    raw = sample_codes(gen, device, budget_ms / device.bound_ratio(settings.risk), objective, settings)
     sample_seconds = time.perf_counter() - ts
     dataset = device.dataset
     uniq = unique_rows(raw)
