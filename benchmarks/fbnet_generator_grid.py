@@ -195,6 +195,45 @@ def part_labels(gen: Generator, args: argparse.Namespace) -> list[dict[str, Any]
     return rows
 
 
+def summarize(part: str, rows: list[dict[str, Any]]) -> str:
+    """Markdown tables of a part's rows (per device and budget quantile, mean over seeds)."""
+    def mean(vals: list[Any]) -> float:
+        vals = [v for v in vals if v is not None]
+        return float(np.mean(vals)) if vals else float("nan")
+
+    groups: dict[tuple[str, float], list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault((r["device"], r["quantile"]), []).append(r)
+    lines = []
+    if part == "flops":
+        lines += ["| device | budget | budget ms | pick / optimum | best raw sample / optimum | raw samples within "
+                  "budget (sure) | picks over budget | flagged picks |", "|---|---|---|---|---|---|---|---|"]
+        for (d, q), rs in groups.items():
+            ratio = mean([r["pick_ratio"] for r in rs])
+            sample = mean([r["sample_ratio"] for r in rs])
+            lines.append(f"| {d} | p{int(q * 100)} | {rs[0]['budget_ms']:.2f} | "
+                         f"{'—' if np.isnan(ratio) else f'{ratio:.4f}'} | "
+                         f"{'—' if np.isnan(sample) else f'{sample:.4f}'} | "
+                         f"{mean([r['within_budget'] for r in rs]):.3f} "
+                         f"({mean([r['sure_within_budget'] for r in rs]):.3f}) | "
+                         f"{sum(r['returned_over_budget_lut'] for r in rs)} | {sum(r['flagged'] for r in rs)} |")
+    elif part == "default":
+        lines += ["| device | budget | search pick (10 evaluations) | evolution (100 evaluations) | "
+                  "search ≥ evolution |",
+                  "|---|---|---|---|---|"]
+        for (d, q), rs in groups.items():
+            a, b = mean([r["pick_value"] for r in rs]), mean([r["rea_value"] for r in rs])
+            lines.append(f"| {d} | p{int(q * 100)} | {a:.2f} | {b:.2f} | {'yes' if a >= b else 'no'} |")
+    else:
+        lines += ["| device | budget | generator + surrogate | surrogate alone | best fitting label |",
+                  "|---|---|---|---|---|"]
+        for (d, q), rs in groups.items():
+            lines.append(f"| {d} | p{int(q * 100)} | {mean([r['generator_value'] for r in rs]):.2f} | "
+                         f"{mean([r['surrogate_alone_value'] for r in rs]):.2f} | "
+                         f"{mean([r['best_fitting_label'] for r in rs]):.2f} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--part", choices=("flops", "default", "labels"), required=True)
@@ -208,7 +247,13 @@ def main() -> None:
     ap.add_argument("--n-labels", type=int, default=50)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--summarize", nargs="+", metavar="RESULT.json",
+                    help="print the markdown tables of earlier results (of one part) and exit")
     args = ap.parse_args()
+    if args.summarize:
+        rows = [r for f in args.summarize for r in json.loads(Path(f).read_text())["rows"]]
+        print(summarize(args.part, rows))
+        return
     gen = Generator.load(args.checkpoint)
     t0 = time.perf_counter()
     rows = {"flops": part_flops, "default": part_default, "labels": part_labels}[args.part](gen, args)
