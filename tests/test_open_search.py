@@ -280,3 +280,13 @@ def test_shipped_fbnet_generator_serves_every_fbnet_device_near_the_exact_optimu
     assert rep.within_budget >= 0.8
     assert all(r.latency_ms <= budget for r in rep.results)
     assert rep.results[0].value >= 0.98 * opt[1]
+
+
+def test_search_exports_and_profiles_its_picks(tiny_checkpoint: Path, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture) -> None:
+    out = _cli_json(capsys, ["search", "--space", "fbnet", "--checkpoint", str(tiny_checkpoint), "--samples", "32",
+                             "--top", "1", "--device", "fpga", "--budget", "p25", "--objective", "flops",
+                             "--export", str(tmp_path / "onnx"), "--profile", "onnxruntime", "--json"])
+    pick = out["results"][0]
+    assert Path(pick["export_path"]).is_file() and Path(pick["export_path"]).suffix == ".onnx"
+    assert pick["measured_ms"] > 0 and pick["measured_runtime"] == "onnxruntime"
