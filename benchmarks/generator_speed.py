@@ -1,6 +1,7 @@
 """Sampling speed of the shipped generator: cells per second (wall and per CPU-second) by sampler setting.
 
-    .venv/bin/python benchmarks/generator_speed.py [--checkpoint CKPT] [--cells 1000] [--repeats 3]
+    .venv/bin/python benchmarks/generator_speed.py [--space nb201|fbnet] [--checkpoint CKPT] [--cells 1000]
+        [--repeats 3]
 
 Wall time on a shared machine depends on the other jobs; the CPU-time rate (cells per second of this process's
 CPU time, one torch thread) is what an idle core would give.
@@ -18,6 +19,7 @@ import numpy as np
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--checkpoint", default=None)
+    ap.add_argument("--space", default="nb201", help="whose shipped checkpoint (without --checkpoint)")
     ap.add_argument("--cells", type=int, default=1000)
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
@@ -26,8 +28,9 @@ def main() -> None:
     from hwdiffnas.generator.conditions import build_conditions
     from hwdiffnas.generator.model import Generator, Guidance
 
-    gen = Generator.load(args.checkpoint or default_checkpoint_path())
-    cond = build_conditions(gen.meta.datasets, "cifar100", 1.0, gen.device_rep("pixel3"), 0.5)
+    gen = Generator.load(args.checkpoint or default_checkpoint_path(args.space))
+    device = "pixel3" if "pixel3" in gen.meta.devices else sorted(gen.meta.devices)[0]
+    cond = build_conditions(gen.meta.datasets, gen.meta.datasets[0], 1.0, gen.device_rep(device), 0.5)
     configs = [("20 steps, joint guidance", 20, Guidance("joint", 1.0)),
                ("20 steps, joint, adaptive 0.5", 20, Guidance("joint", 1.0, adaptive_fraction=0.5)),
                ("20 steps, per-condition (accuracy, latency)", 20, Guidance("per-condition")),
