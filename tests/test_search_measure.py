@@ -297,3 +297,31 @@ def test_search_measure_bad_input(argv: list[str], message: str, capsys: pytest.
     assert main(["search", "--device", "pixel3", "--budget", "10ms", "--samples", "10", *argv]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+def test_verify_spends_its_last_measurement_on_a_cell_sure_to_fit_when_none_fits_yet() -> None:
+    """A cap too small for the plan: the look-ups' cells (estimated, the most promising) measure over the budget,
+    so the last measurement goes to the best candidate sure to fit (an exact row), and a verified pick exists."""
+    from hwdiffnas.search import DeviceLatency
+
+    table = truth()
+    fit = one_per_class([c for c in all_cells() if c.is_connected and BUDGET / 1.2 < table[c] <= 0.95 * BUDGET])
+    risky, row = fit[:3], fit[3]
+    score = {**{c: 90.0 - i for i, c in enumerate(risky)}, row: 60.0}
+
+    def estimate(cs, delta):  # noqa: ANN001, ANN202
+        p = np.array([table[c] for c in cs])
+        return p, p * 1.2
+
+    conn = np.sort([v for c, v in table.items() if c.is_connected])
+    dev = DeviceLatency("rows", np.zeros(11, np.float32), conn, {row: table[row]}, "measured:rows", estimate,
+                        "estimate")
+    measured: list[Cell] = []
+
+    def measure(c: Cell) -> float:
+        measured.append(c)
+        return table[c] if c == row else BUDGET * 1.5
+
+    rep, _ = search(weighted([*risky, row]), dev, score, measure, measurements=2, verify=True)
+    assert measured == [risky[0], row]
+    assert [r.arch_str for r in rep.results] == [row.arch_str] and rep.results[0].verified

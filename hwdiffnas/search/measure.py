@@ -13,7 +13,9 @@ misjudges gets its chance, and a wider slack never costs a measurement the plann
 stops measuring when nothing planned is unsettled at the widest slack, or at the cap. All measurements come
 before the look-ups: a look-up costs a training run, a measurement seconds.
 
-With ``verify`` only cells measured within the budget are looked up and returned (`VERIFY_RULE`).
+With ``verify`` only cells measured within the budget are looked up and returned (`VERIFY_RULE`); when one
+measurement is left and none fits yet, it goes to the best-ranked candidate sure to fit (an exact row or a
+certified estimate), so that a cap too small for the plan still verifies a pick where one is sure.
 """
 
 from __future__ import annotations
@@ -124,6 +126,10 @@ def plan_measurements(pool: CandidatePool, ledger: MeasureLedger, plan_size: int
         pool.estimate_limit = budget * limit
         plan = with_free_accuracies(pool, pool.plan_queries(plan_size, sure_first=False)[0], settled)
         c = next((c for c in plan if not settled(c)), None)
+        if ledger.verify and ledger.left == 1 and not any(map(ledger.fits, ledger.medians)):
+            # the last measurement and nothing verified yet: the best candidate sure to fit, so that a pick exists
+            c = next((c for c in pool.plan_queries(plan_size, sure_first=True)[1]
+                      if not pool.may_exceed(c) and not settled(c)), c)
         if c is None:
             if limit >= widest - 1e-9 or ledger.left <= 0:
                 break
