@@ -111,6 +111,8 @@ def main() -> None:
                          "(default: the search's default)")
     ap.add_argument("--widen-slack", type=float, default=None,
                     help="the widest slack once the planned look-ups are settled (default: the search's default)")
+    ap.add_argument("--refit", action="store_true",
+                    help="refit the latency estimate on the rows and the measurements after each measurement")
     ap.add_argument("--devices", nargs="*", default=list(HELD_OUT))
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
@@ -191,8 +193,12 @@ def main() -> None:
                                               upper_delta=args.upper_delta, measurements=cap,
                                               measure_slack=args.measure_slack, widen_slack=args.widen_slack,
                                               verify=args.verify)
+                    def refit(extra, rows=rows, device=device):  # noqa: ANN001, ANN202 - the same basis
+                        return device_from_rows(device, {**rows, **extra}, store, row_source="measured", basis=basis)
+
                     rep = setup.run(dev, task.budget_ms, settings, accuracy_lookup=lookup,
-                                    measure=measured if cap else None, measure_source="measured:hidden-table")
+                                    measure=measured if cap else None, measure_source="measured:hidden-table",
+                                    refit=refit if args.refit else None)
                     assert len(calls) == rep.measurements <= cap, (len(calls), rep.measurements, cap)
                     assert len(used) <= args.queries
                     cases.append(score_case(rep, task, best, lat, index, device, q, seed, cap))
@@ -207,8 +213,8 @@ def main() -> None:
         "rows": args.rows, "reference_rows": args.reference_rows, "seeds": args.seeds, "queries": args.queries,
         "global_share": default_global_share(gen) if args.global_share is None else args.global_share,
         "upper_delta": args.upper_delta, "verify": args.verify, "measure_slack": args.measure_slack,
-        "widen_slack": args.widen_slack, "by_cap": {str(cap): summarize([c for c in cases if c["cap"] == cap])
-                                                   for cap in args.measurements},
+        "widen_slack": args.widen_slack, "refit": args.refit,
+        "by_cap": {str(cap): summarize([c for c in cases if c["cap"] == cap]) for cap in args.measurements},
         "wall_s": time.perf_counter() - t_all,
     }
     print(json.dumps(summary, indent=1))

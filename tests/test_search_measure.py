@@ -325,3 +325,41 @@ def test_verify_spends_its_last_measurement_on_a_cell_sure_to_fit_when_none_fits
     rep, _ = search(weighted([*risky, row]), dev, score, measure, measurements=2, verify=True)
     assert measured == [risky[0], row]
     assert [r.arch_str for r in rep.results] == [row.arch_str] and rep.results[0].verified
+
+
+def test_refit_reestimates_the_unmeasured_candidates_after_each_measurement() -> None:
+    """With ``refit`` (measured medians → the device with its estimate refitted), the candidates are estimated
+    anew after each measurement: a cell the first estimate put within the budget but the refit puts far over it
+    is not measured, and the measurement goes to the next cell instead."""
+    from hwdiffnas.search import SearchSettings, run_search
+
+    table = truth()
+    good = one_per_class([c for c in all_cells() if c.is_connected and BUDGET / 1.2 < table[c] <= 0.95 * BUDGET])[0]
+    slow = one_per_class([c for c in all_cells() if c.is_connected and 1.4 * BUDGET < table[c] < 1.6 * BUDGET])[:2]
+    score = {slow[0]: 95.0, slow[1]: 94.0, good: 80.0}
+    dev = estimated_device(table, {c: 1.1 * BUDGET / table[c] for c in [good, *slow]})
+    refits: list[dict[Cell, float]] = []
+
+    def refit(measured: dict[Cell, float]):  # noqa: ANN202 - the refitted estimate: the truth
+        refits.append(dict(measured))
+        return estimated_device(table)
+
+    measured: list[Cell] = []
+
+    def measure(c: Cell) -> float:
+        measured.append(c)
+        return table[c]
+
+    def run(with_refit: bool):  # noqa: ANN202
+        measured.clear()
+        settings = SearchSettings(samples=12, queries=1, top=5, refine_radius=0, global_share=0.0, measurements=5,
+                                  widen_slack=1.2)
+        return run_search(FixedSampler(weighted([*slow, good])), dev, BUDGET, "cifar100", settings,
+                          accuracy_lookup=lambda c: score.get(c, 40.0), accuracy_source="benchmark",
+                          surrogate=lambda cs: np.array([score.get(c, 40.0) for c in cs]), measure=measure,
+                          measure_source="measured:test", refit=refit if with_refit else None)
+
+    assert run(False).results[0].arch_str == good.arch_str and measured == [*slow, good]
+    rep = run(True)
+    assert measured == [slow[0], good] and refits[0] == {slow[0]: table[slow[0]]}
+    assert rep.results[0].arch_str == good.arch_str and rep.results[0].latency_source == "measured:test"

@@ -16,7 +16,7 @@ from hwdiffnas.generator.conditions import build_conditions
 from hwdiffnas.latency.device import DeviceLatency
 from hwdiffnas.plugins import get_space
 from hwdiffnas.result_order import result_rank
-from hwdiffnas.search.measure import MeasureLedger, plan_measurements
+from hwdiffnas.search.measure import MeasureLedger, Refit, plan_measurements
 from hwdiffnas.search.pool import build_pool
 from hwdiffnas.search.report import SearchReport, SearchResult, SearchSettings, default_global_share
 from hwdiffnas.space import Cell
@@ -66,7 +66,7 @@ def run_search(gen: Any, device: DeviceLatency, budget_ms: float, dataset: str, 
                labelled: set[Cell] | None = None,
                known_accuracy: dict[Cell, float] | None = None,
                measure: Callable[[Cell], float] | None = None, measure_source: str = "measured",
-               progress: Callable[[str], None] | None = None) -> SearchReport:
+               progress: Callable[[str], None] | None = None, refit: Refit | None = None) -> SearchReport:
     """Sample, decode, dedupe, check the budget, rank, query at most ``settings.queries`` accuracies.
 
     Candidates (`hwdiffnas.search.pool`): the fitting samples, the cells near the most-sampled ones, every fitting
@@ -77,7 +77,9 @@ def run_search(gen: Any, device: DeviceLatency, budget_ms: float, dataset: str, 
     ``labelled`` (the generator's training cells) defines novelty. ``measure`` (cell → median ms on the device;
     an exception is a failed measurement) lets the search make up to ``settings.measurements`` measurements
     before the queries (`hwdiffnas.search.measure`; ``progress`` gets a line per measurement); with
-    ``settings.verify`` only cells measured within the budget are looked up and returned.
+    ``settings.verify`` only cells measured within the budget are looked up and returned; ``refit`` (measured
+    medians → the device with its estimate refitted on them, e.g. `hwdiffnas.search.devices.refitter`)
+    re-estimates the unmeasured candidates after each measurement.
     """
     space = space_of(gen)
     t0 = time.perf_counter()
@@ -119,7 +121,7 @@ def run_search(gen: Any, device: DeviceLatency, budget_ms: float, dataset: str, 
         assert measure is not None
         ledger = MeasureLedger(measure, settings.measurements, float(budget_ms), settings.verify, progress)
         plan_measurements(pool, ledger, settings.queries or settings.top, measure_source, settings.measure_slack,
-                          slack)
+                          slack, refit, delta)
         if ledger.failed:
             notes.append(f"{len(ledger.failed)} measurement(s) failed; those cells were skipped")
         if settings.verify and not pool.size:

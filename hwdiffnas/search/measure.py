@@ -32,6 +32,8 @@ from hwdiffnas.errors import UserError
 from hwdiffnas.search.pool import Candidate, CandidatePool
 from hwdiffnas.space import Cell
 
+Refit = Callable[[dict[Cell, float]], Any]
+"""Measured medians (cell → ms) → the device with its latency estimate refitted on its rows and them."""
 NEAR_BUDGET = 0.02
 """A measured median within this fraction under the budget is measured a second time (with ``verify``)."""
 VERIFY_RULE = ("a pick is verified when its measured median latency is within the budget; one measured within "
@@ -110,10 +112,12 @@ class MeasureLedger:
 
 
 def plan_measurements(pool: CandidatePool, ledger: MeasureLedger, plan_size: int, source: str,
-                      slack: float, widest: float) -> None:
+                      slack: float, widest: float, refit: Refit | None = None, delta: float = 0.05) -> None:
     """Spend the ledger's measurements on the pool (module docstring): ``plan_size`` look-ups are planned;
     estimates up to ``slack`` × the budget are candidates at first, up to ``widest`` × once every planned
-    look-up is settled. Afterwards only fitting candidates remain (with ``verify``: only measured ones)."""
+    look-up is settled. ``refit`` (the measured medians → a `DeviceLatency` whose estimate is fitted on the rows
+    and them) re-estimates every unmeasured candidate after each measurement (bound at miss rate ``delta``).
+    Afterwards only fitting candidates remain (with ``verify``: only measured ones)."""
     budget = pool.budget_ms
 
     def settled(c: Candidate) -> bool:
@@ -148,11 +152,26 @@ def plan_measurements(pool: CandidatePool, ledger: MeasureLedger, plan_size: int
         c.source = source
         if ms > budget:
             pool.drop(c.cell)
+        if refit is not None:
+            reestimate(pool, refit({x: max(m) for x, m in ledger.medians.items()}), set(ledger.medians), delta)
     pool.estimate_limit = budget * limit
     pool.keep_fitting()
     if ledger.verify:
         pool.keep(lambda c: ledger.fits(c.cell))
     pool.known_sure_classes = pool.sure_known_classes()
+
+
+def reestimate(pool: CandidatePool, device: Any, measured: set[Cell], delta: float) -> None:
+    """Give every estimated, unmeasured candidate the (point, upper) latency of ``device``'s refitted
+    estimate."""
+    cands = {id(c): c for c in [*pool.pool.values(), *pool.glob, *pool.sampled]
+             if c.source != pool.table_source and c.cell not in measured}
+    todo = list(cands.values())
+    if not todo:
+        return
+    point, upper, src = device.latencies([c.cell for c in todo], delta)
+    for c, p, u, s in zip(todo, point, upper, src):
+        c.point, c.upper, c.source = float(p), float(u), s
 
 
 def with_free_accuracies(pool: CandidatePool, plan: list[Candidate],
