@@ -42,8 +42,9 @@ def register(subparsers: argparse._SubParsersAction, parents: list[argparse.Argu
                         "them")
     p.add_argument("--verify", action="store_true",
                    help="with --profile RUNTIME: return only picks measured on this device within the budget (a "
-                        f"pick measured within {2}%% under the budget is measured twice and fits only if both "
-                        "medians do); picks that fail are dropped and replaced. Default --measure: 2 x --queries")
+                        "pick measured within 2%% under the budget is measured twice and fits only if both "
+                        "medians do); picks that fail are dropped and replaced, or none is returned ('no verified "
+                        "pick'). Default --measure: 2 x the larger of --queries and --top")
     p.add_argument("--measure-timeout", type=finite_float, default=300.0, metavar="S",
                    help="seconds one measurement may take before it counts as failed (default 300)")
     p.add_argument("--export", metavar="DIR", help="export the returned cells to ONNX in DIR")

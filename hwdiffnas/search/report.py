@@ -96,7 +96,7 @@ class SearchSettings:
     global_share: float | None = None
     upper_delta: float = 0.05
     measurements: int = 0
-    measure_slack: float = 1.2
+    measure_slack: float = 1.1
     widen_slack: float = 1.5
     verify: bool = False
 
