@@ -364,29 +364,3 @@ def test_refit_reestimates_the_unmeasured_candidates_after_each_measurement() ->
     assert measured == [slow[0], good] and refits[0] == {slow[0]: table[slow[0]]}
     assert rep.results[0].arch_str == good.arch_str and rep.results[0].latency_source == "measured:test"
 
-
-def test_a_class_leaves_the_candidates_after_two_members_measured_over_the_budget() -> None:
-    """Class-mates (one function, other dead-edge ops) each get a measurement when one is over the budget, but
-    after two over-budget members the class leaves the candidates: the next measurement goes to another class."""
-    from collections import defaultdict
-
-    table = truth()
-    classes: dict[str, list[Cell]] = defaultdict(list)
-    for c in all_cells():
-        if c.is_connected:
-            classes[c.nats_unique_str].append(c)
-    mates = next(v for v in classes.values() if len(v) >= 4)[:4]
-    good = one_per_class([c for c in all_cells() if c.is_connected and BUDGET / 1.2 < table[c] <= 0.95 * BUDGET
-                          and c.nats_unique_str != mates[0].nats_unique_str])[0]
-    score = {**{c: 95.0 for c in mates}, good: 80.0}
-    dev = estimated_device(table, {**{c: 1.05 * BUDGET / table[c] for c in mates},
-                                   good: 1.05 * BUDGET / table[good]})
-    measured: list[Cell] = []
-
-    def measure(c: Cell) -> float:
-        measured.append(c)
-        return 1.5 * BUDGET if c in mates else table[c]
-
-    rep, _ = search(weighted([*mates, good]), dev, score, measure, queries=1, measurements=10, widen_slack=1.1)
-    assert len(measured) == 3 and set(measured[:2]) <= set(mates) and measured[2] == good
-    assert rep.results[0].arch_str == good.arch_str

@@ -7,8 +7,7 @@ The plan: measurements follow the accuracy-query plan. Each round measures the f
 `with_free_accuracies`) that is not settled yet (settled: sure to fit — an exact latency, a certified estimate or a
 measurement within the budget — or, with ``verify``, measured within the budget by this search); a cell measured
 over the budget, or whose measurement failed, leaves the candidates, so the next plan takes another cell (its
-class-mates included, until `CLASS_TRIES` members of the class were measured over the budget: a class with many
-dead-edge variants of similar latency would otherwise take every measurement). When every planned look-up is
+class-mates included: the same function with other dead-edge ops, another latency). When every planned look-up is
 settled and measurements are left, cells estimated further over the budget join (`SearchSettings.widen_slack`, in
 steps of 0.1 × the budget): an accurate cell the estimate misjudges gets its chance, and a wider slack never costs
 a measurement the planned look-ups needed. The search stops measuring when nothing planned is unsettled at the
@@ -41,8 +40,6 @@ NEAR_BUDGET = 0.02
 VERIFY_RULE = ("a pick is verified when its measured median latency is within the budget; one measured within "
                f"{NEAR_BUDGET:.0%} under the budget is measured a second time and fits only if both medians do "
                "(its latency is then the larger one)")
-CLASS_TRIES = 2
-"""Class-mates (one function, other dead-edge ops) measured over the budget before the class leaves the candidates."""
 SEARCH_RUN = "search"
 """Run id prefix of a search's measurements in the store (``search:RUNTIME``, ``search:RUNTIME:2`` for repeats)."""
 
@@ -129,7 +126,6 @@ def plan_measurements(pool: CandidatePool, ledger: MeasureLedger, plan_size: int
             return ledger.fits(c.cell)
         return c.cell in ledger.medians or not pool.may_exceed(c)
 
-    over: dict[str, int] = {}
     limit = slack
     while True:
         pool.estimate_limit = budget * limit
@@ -157,10 +153,6 @@ def plan_measurements(pool: CandidatePool, ledger: MeasureLedger, plan_size: int
         c.source = source
         if ms > budget:
             pool.drop(c.cell)
-            key = pool.eq_key(c.cell)
-            over[key] = over.get(key, 0) + 1
-            if over[key] >= CLASS_TRIES:
-                pool.keep(lambda x, key=key: pool.eq_key(x.cell) != key or x.cell in ledger.medians)
         if refit is not None:
             reestimate(pool, refit({x: max(m) for x, m in ledger.medians.items()}), set(ledger.medians), delta)
     pool.estimate_limit = budget * limit
