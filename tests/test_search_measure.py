@@ -364,3 +364,32 @@ def test_refit_reestimates_the_unmeasured_candidates_after_each_measurement() ->
     assert measured == [slow[0], good] and refits[0] == {slow[0]: table[slow[0]]}
     assert rep.results[0].arch_str == good.arch_str and rep.results[0].latency_source == "measured:test"
 
+
+
+def test_class_mates_leave_when_a_member_measures_far_beyond_its_estimate() -> None:
+    """A member measured 1.7x its estimate (over the budget): its class-mates, estimated alike, would run beyond the
+    widest slack too, so they leave the candidates and the next measurement goes to another class. (A member
+    measured just over the budget keeps its class-mates: `test_measured_over_budget_frees_its_class_for_a_faster_
+    class_mate` in test_search.py.)"""
+    from collections import defaultdict
+
+    table = truth()
+    classes: dict[str, list[Cell]] = defaultdict(list)
+    for c in all_cells():
+        if c.is_connected:
+            classes[c.nats_unique_str].append(c)
+    mates = next(v for v in classes.values() if len(v) >= 4)[:4]
+    good = one_per_class([c for c in all_cells() if c.is_connected and BUDGET / 1.2 < table[c] <= 0.95 * BUDGET
+                          and c.nats_unique_str != mates[0].nats_unique_str])[0]
+    score = {**{c: 95.0 for c in mates}, good: 80.0}
+    dev = estimated_device(table, {**{c: 1.05 * BUDGET / table[c] for c in mates},
+                                   good: 1.05 * BUDGET / table[good]})
+    measured: list[Cell] = []
+
+    def measure(c: Cell) -> float:
+        measured.append(c)
+        return 1.05 * BUDGET * 1.7 if c in mates else table[c]
+
+    rep, _ = search(weighted([*mates, good]), dev, score, measure, queries=1, measurements=10)
+    assert len(measured) == 2 and measured[0] in mates and measured[1] == good
+    assert rep.results[0].arch_str == good.arch_str

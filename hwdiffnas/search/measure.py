@@ -7,7 +7,8 @@ The plan: measurements follow the accuracy-query plan. Each round measures the f
 `with_free_accuracies`) that is not settled yet (settled: sure to fit — an exact latency, a certified estimate or a
 measurement within the budget — or, with ``verify``, measured within the budget by this search); a cell measured
 over the budget, or whose measurement failed, leaves the candidates, so the next plan takes another cell (its
-class-mates included: the same function with other dead-edge ops, another latency). When every planned look-up is
+class-mates included: the same function with other dead-edge ops, another latency — unless the member's
+measured/estimated ratio puts them beyond the widest slack, `drop_far_class_mates`). When every planned look-up is
 settled and measurements are left, cells estimated further over the budget join (`SearchSettings.widen_slack`, in
 steps of 0.1 × the budget): an accurate cell the estimate misjudges gets its chance, and a wider slack never costs
 a measurement the planned look-ups needed. The search stops measuring when nothing planned is unsettled at the
@@ -149,10 +150,12 @@ def plan_measurements(pool: CandidatePool, ledger: MeasureLedger, plan_size: int
             if ledger.left <= 0:
                 break
             continue
+        estimated = c.point if c.source != pool.table_source else math.nan
         c.point = c.upper = ms
         c.source = source
         if ms > budget:
             pool.drop(c.cell)
+            drop_far_class_mates(pool, c.cell, ms / estimated, budget * widest, ledger)
         if refit is not None:
             reestimate(pool, refit({x: max(m) for x, m in ledger.medians.items()}), set(ledger.medians), delta)
     pool.estimate_limit = budget * limit
@@ -160,6 +163,18 @@ def plan_measurements(pool: CandidatePool, ledger: MeasureLedger, plan_size: int
     if ledger.verify:
         pool.keep(lambda c: ledger.fits(c.cell))
     pool.known_sure_classes = pool.sure_known_classes()
+
+
+def drop_far_class_mates(pool: CandidatePool, cell: Cell, ratio: float, far_ms: float,
+                         ledger: MeasureLedger) -> None:
+    """After ``cell`` was measured ``ratio`` × its estimate, over the budget: its unmeasured, estimated class-mates
+    (the same function, other dead-edge ops) whose estimate × ``ratio`` exceeds ``far_ms`` (the widest slack) leave
+    the candidates — an estimate that far off for one member is taken to hold for the class."""
+    if not ratio > 1:
+        return
+    key = pool.eq_key(cell)
+    pool.keep(lambda x: not (pool.eq_key(x.cell) == key and x.source != pool.table_source
+                             and x.cell not in ledger.medians and x.point * ratio > far_ms))
 
 
 def reestimate(pool: CandidatePool, device: Any, measured: set[Cell], delta: float) -> None:
