@@ -78,8 +78,8 @@ def run_search(gen: Any, device: DeviceLatency, budget_ms: float, dataset: str, 
     an exception is a failed measurement) lets the search make up to ``settings.measurements`` measurements
     before the queries (`hwdiffnas.search.measure`; ``progress`` gets a line per measurement); with
     ``settings.verify`` only cells measured within the budget are looked up and returned; ``refit`` (measured
-    medians → the device with its estimate refitted on them, e.g. `hwdiffnas.search.devices.refitter`)
-    re-estimates the unmeasured candidates after each measurement.
+    medians → the device with its estimate refitted on its rows and them, e.g. `device_from_rows`; off unless
+    given) re-estimates the unmeasured candidates after each measurement.
     """
     space = space_of(gen)
     t0 = time.perf_counter()
