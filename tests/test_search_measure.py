@@ -256,7 +256,8 @@ class TableProfiler:
 
 
 def test_search_verify_command_measures_stores_and_resumes(capsys: pytest.CaptureFixture, nb201_data_dir: Path,
-                                                           nb201_store, tmp_path: Path) -> None:
+                                                           nb201_store, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """``search --verify --measure N --profile RUNTIME`` with a data directory: every returned pick was measured
     within the budget, the JSON says how many measurements were spent and which picks were verified, a progress
     line per measurement goes to stderr, and the same command again reuses the stored measurements."""
@@ -267,7 +268,7 @@ def test_search_verify_command_measures_stores_and_resumes(capsys: pytest.Captur
     lat = nb201_store.latency("pixel3")
     TableProfiler.latency = {c.arch_str: float(v) * 1.03 for c, v in zip(nb201_store.cells(), lat) if np.isfinite(v)}
     TableProfiler.calls = 0
-    profilers.register("test-board", TableProfiler.factory)
+    monkeypatch.setitem(profilers._registered, "test-board", TableProfiler.factory)  # this test's plug-in only
     argv = ["--data-dir", str(data_dir), "search", "--device", "pixel3", "--budget", "p50", "--samples", "60",
             "--queries", "3", "--top", "3", "--verify", "--measure", "12", "--profile", "test-board", "--json"]
     assert main(argv) == 0
