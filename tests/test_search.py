@@ -530,7 +530,7 @@ def test_measure_slack_measures_estimates_just_over_the_budget() -> None:
     def run(slack: float):
         measured.clear()
         settings = SearchSettings(samples=10, queries=2, top=10, refine_radius=0, global_share=0.0,
-                                  measurements=3, measure_slack=slack)
+                                  measurements=3, measure_slack=slack, widen_slack=slack)
         return run_search(_FixedSampler(hidden), dev, budget, "cifar100", settings,
                           accuracy_lookup=lambda c: 50.0 + table[c], accuracy_source="benchmark",
                           surrogate=lambda cs: np.array([50.0 + table[c] for c in cs]), measure=measure,

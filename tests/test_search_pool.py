@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 
-from hwdiffnas.search.pool import Candidate, CandidatePool, measure_candidates
+from hwdiffnas.search.measure import MeasureLedger, plan_measurements
+from hwdiffnas.search.pool import Candidate, CandidatePool
 from hwdiffnas.space import Cell
 
 SKIP = Cell((0, 0, 0, 1, 0, 0))  # 0→3 skip only
@@ -69,7 +70,9 @@ def test_measurements_replace_unsure_estimates_and_drop_cells_over_the_budget() 
         asked.append(c)
         return truth[c]
 
-    assert measure_candidates(p, measure, budget=5, plan_size=3, source="measured:test") == 2
+    ledger = MeasureLedger(measure, cap=5, budget_ms=BUDGET)
+    plan_measurements(p, ledger, plan_size=3, source="measured:test", slack=1.2, widest=1.2)
+    assert ledger.spent == 2
     assert asked == [CONV3, CONV1]  # most sampled unsure first; an exact latency is never measured
     assert CONV3 not in p.pool and all(c.cell != CONV3 for c in p.sampled)
     assert p.pool[CONV1].source == "measured:test" and p.pool[CONV1].upper == 8.0

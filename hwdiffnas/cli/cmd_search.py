@@ -35,9 +35,18 @@ def register(subparsers: argparse._SubParsersAction, parents: list[argparse.Argu
     p.add_argument("--risk", type=finite_float, default=0.05, metavar="DELTA",
                    help="for estimated latencies: a cell counts as fitting when the chance that it exceeds the "
                         "budget is at most DELTA (default 0.05); riskier cells are flagged")
-    p.add_argument("--measure", type=int, default=0, metavar="N",
-                   help="with --profile RUNTIME, run on the target device itself: measure up to N promising cells "
-                        "whose estimated latency only probably fits, before spending accuracy queries")
+    p.add_argument("--measure", type=int, default=None, metavar="N",
+                   help="with --profile RUNTIME, run on the target device itself: make up to N latency measurements "
+                        "(--verify ones included) of the cells the accuracy queries would go to whose latency is "
+                        "not sure, before spending the queries; stored in the data directory, so a re-run reuses "
+                        "them")
+    p.add_argument("--verify", action="store_true",
+                   help="with --profile RUNTIME: return only picks measured on this device within the budget (a "
+                        "pick measured within 2%% under the budget is measured twice and fits only if both "
+                        "medians do); picks that fail are dropped and replaced, or none is returned ('no verified "
+                        "pick'). Default --measure: 2 x the larger of --queries and --top")
+    p.add_argument("--measure-timeout", type=finite_float, default=300.0, metavar="S",
+                   help="seconds one measurement may take before it counts as failed (default 300)")
     p.add_argument("--objective", metavar="NAME",
                    help="spaces without accuracy tables (FBNet): what stands in for accuracy (default: the space's, "
                         "FBNet naswot; the checkpoint lists those it was trained for; `hwdiffnas plugins --kind "
@@ -78,6 +87,20 @@ def _open_store_or_none(data_dir: str | None, space: str = "nb201") -> tuple[Any
         return None, f"benchmark store not used ({exc})"
 
 
+def _measure(args: argparse.Namespace, dataset: str, store: Any, device: str, notes: list[str]) -> tuple[Any, Any]:
+    """The search's measure callable (the profiler plug-in ``--profile``) and, with a data directory, the store
+    that records each measurement and resumes them (`StoredMeasure`; None without one)."""
+    from hwdiffnas.datadir import store_path
+    from hwdiffnas.search.measure import StoredMeasure, profiler_measure
+
+    measure = profiler_measure(args.profile, dataset, args.measure_timeout)
+    if store is None or not store_path(args.data_dir).is_file():
+        notes.append("no data directory: the measurements are not stored (a re-run measures again)")
+        return measure, None
+    stored = StoredMeasure(measure, store, device, args.profile)
+    return stored, stored
+
+
 def run(args: argparse.Namespace) -> int:
     import time
 
@@ -92,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
     from hwdiffnas.generator import default_checkpoint_path
     from hwdiffnas.generator.model import Generator
     from hwdiffnas.search import SearchSettings, prepare_search, resolve_device
+    from hwdiffnas.search.measure import stderr_progress
     from hwdiffnas.space import Cell
 
     if args.objective or args.labels:
@@ -104,9 +128,15 @@ def run(args: argparse.Namespace) -> int:
     _positive("--steps", args.steps)
     if not 0.0 < args.risk < 1.0:
         raise UserError(f"--risk must be in (0, 1), got {args.risk}")
-    _positive("--measure", args.measure, zero_ok=True)
-    if args.measure and not args.profile:
+    if args.measure is not None:
+        _positive("--measure", args.measure)
+    if args.measure is not None and not args.profile:
         raise UserError("--measure N needs --profile RUNTIME (the runtime that measures on this machine)")
+    if args.verify and not args.profile:
+        raise UserError("--verify needs --profile RUNTIME (the runtime that measures the picks on this machine)")
+    if not args.measure_timeout > 0:
+        raise UserError(f"--measure-timeout must be a positive number of seconds, got {args.measure_timeout:g}")
+    n_measure = args.measure if args.measure is not None else (2 * max(args.queries, args.top) if args.verify else 0)
     # the device resolution (store tables, shipped latency predictors) and the labels are NB201's
     nb201_only(args, "the search command (device latency from the benchmark store and the shipped predictors)")
     ckpt = Path(args.checkpoint) if args.checkpoint else default_checkpoint_path()
@@ -126,15 +156,11 @@ def run(args: argparse.Namespace) -> int:
         settings = SearchSettings(samples=args.samples, queries=args.queries, top=args.top, seed=args.seed,
                                   steps=args.steps, guidance=args.guidance, scale=args.guidance_scale,
                                   adaptive_fraction=args.adaptive_guidance, upper_delta=args.risk,
-                                  measurements=args.measure)
-        measure = None
-        if args.measure:
-            from hwdiffnas.deploy import profile_cell
-
-            def measure(c: Cell) -> float:
-                return float(profile_cell(c, args.profile, dataset=dataset).median_ms)
-
-        report = setup.run(device, budget_ms, settings, measure=measure, measure_source=f"measured:{args.profile}")
+                                  measurements=n_measure, verify=args.verify)
+        measure, stored = _measure(args, dataset, store, device.name, notes) if n_measure else (None, None)
+        report = setup.run(device, budget_ms, settings, measure=measure, measure_source=f"measured:{args.profile}",
+                           progress=stderr_progress if n_measure else None)
+        report.measurements_reused = stored.reused if stored is not None else 0
     finally:
         if store is not None:
             store.close()
@@ -150,9 +176,11 @@ def run(args: argparse.Namespace) -> int:
             if args.export:
                 res = export_cell(cell, "onnx", Path(args.export), dataset=dataset)
                 info["export_path"] = str(res.path)
-            if args.profile:
+            if args.profile and r.measured_ms:  # measured during the search: not again
+                info["measured_runtime"] = args.profile
+            elif args.profile:
                 stats = profile_cell(cell, args.profile, dataset=dataset)
-                info["measured_ms"] = stats.median_ms
+                info["measured_ms"] = [stats.median_ms] if n_measure else stats.median_ms
                 info["measured_runtime"] = stats.runtime
             extra[r.arch_str] = info
     report.seconds = time.perf_counter() - t_start
@@ -168,7 +196,8 @@ def run(args: argparse.Namespace) -> int:
           f"{report.uniqueness:.1%} unique, {report.connected_fraction:.1%} connected; "
           f"{report.queries} accuracy queries"
           + (f", {report.known_labels} accuracies known from training labels" if report.known_labels else "")
-          + (f", {report.measurements} latency measurements" if report.measurements else ""))
+          + (f", {report.measurements} latency measurements" if report.measurements else "")
+          + (f" ({report.measurements_reused} from earlier runs)" if report.measurements_reused else ""))
     headers = ["#", "arch_str", "latency_ms", "source", "accuracy", "acc_source", "samples", "origin"]
     rows = []
     for i, r in enumerate(out["results"], start=1):
@@ -178,7 +207,12 @@ def run(args: argparse.Namespace) -> int:
     if extra and args.profile:
         headers.append(f"{args.profile}_ms")
         for row, r in zip(rows, out["results"]):
-            row.append(r.get("measured_ms"))
+            m = r.get("measured_ms")
+            row.append("/".join(f"{v:.4g}" for v in m) if isinstance(m, list) else m)
+    if report.verify:
+        headers.append("verified")
+        for row, r in zip(rows, out["results"]):
+            row.append("yes" if r["verified"] else "no")
     if rows:
         print(format_table(headers, rows))
     if any(r["may_exceed_budget"] for r in out["results"]):
@@ -189,6 +223,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"exported {len(exported)} cell(s) as ONNX to {args.export}:")
         for path in exported:
             print(f"  {path}")
+    if report.verify and rows:
+        from hwdiffnas.search.measure import VERIFY_RULE
+
+        print(f"verified: {VERIFY_RULE}")
     for n in report.notes:
         print(f"note: {n}", file=sys.stderr)
     print(f"{report.seconds:.1f} s", file=sys.stderr)

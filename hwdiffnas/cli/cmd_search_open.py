@@ -60,14 +60,18 @@ def run_open(args: argparse.Namespace) -> int:
 
     t_start = time.perf_counter()
     space = get_space(args.space)
+    if getattr(args, "verify", False):
+        raise UserError(f"--verify is not available in space {space.name!r} yet (NB201 only); measure the returned "
+                        "picks with --profile RUNTIME or unsure candidates with --measure N --profile RUNTIME")
+    measurements = 0 if args.measure is None else args.measure
     for name, value, zero_ok in (("--samples", args.samples, False), ("--top", args.top, False),
-                                 ("--steps", args.steps, False), ("--measure", args.measure, True),
+                                 ("--steps", args.steps, False), ("--measure", measurements, args.measure is None),
                                  ("--evaluations", args.evaluations, True)):
         if value < (0 if zero_ok else 1):
             raise UserError(f"{name} must be {'non-negative' if zero_ok else 'positive'}, got {value}")
     if not 0.0 < args.risk < 1.0:
         raise UserError(f"--risk must be in (0, 1), got {args.risk}")
-    if args.measure and not args.profile:
+    if measurements and not args.profile:
         raise UserError("--measure N needs --profile RUNTIME (the runtime that measures on this machine)")
     ckpt = Path(args.checkpoint) if args.checkpoint else default_checkpoint_path(space.name)
     if not ckpt.is_file():
@@ -100,9 +104,9 @@ def run_open(args: argparse.Namespace) -> int:
     budget_ms = device.parse_budget(args.budget)
     settings = OpenSearchSettings(samples=args.samples, top=args.top, seed=args.seed, steps=args.steps,
                                   guidance=args.guidance, scale=args.guidance_scale, risk=args.risk,
-                                  evaluations=args.evaluations, measurements=args.measure)
+                                  evaluations=args.evaluations, measurements=measurements)
     measure = None
-    if args.measure:
+    if measurements:
         from hwdiffnas.deploy import profile_cell
 
         def measure(arch: Any) -> float:

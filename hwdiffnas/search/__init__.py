@@ -11,7 +11,8 @@ to the surrogate's ranking, with one trained on a fraction all go to the surroga
 is present, and return the best.
 
 The package: `hwdiffnas.search.algorithm` (sampling and `run_search`), `hwdiffnas.search.pool` (the candidate pool
-and the query/measurement policy), `hwdiffnas.search.devices` (device resolution over `hwdiffnas.latency`),
+and the query policy), `hwdiffnas.search.measure` (which cells to measure, ``--verify``, failures, the store as a
+resume cache), `hwdiffnas.search.devices` (device resolution over `hwdiffnas.latency`),
 `hwdiffnas.search.labels` (training labels and the surrogate cache), `hwdiffnas.search.report` (settings and
 results), `hwdiffnas.search.setup` (the one set-up shared by the CLI, the bench method and the benchmark scripts)
 and `hwdiffnas.search.bench` (`DiffusionSearch`, the bench method).

@@ -16,7 +16,8 @@ from hwdiffnas.generator.conditions import build_conditions
 from hwdiffnas.latency.device import DeviceLatency
 from hwdiffnas.plugins import get_space
 from hwdiffnas.result_order import result_rank
-from hwdiffnas.search.pool import build_pool, measure_candidates
+from hwdiffnas.search.measure import MeasureLedger, Refit, plan_measurements
+from hwdiffnas.search.pool import build_pool
 from hwdiffnas.search.report import SearchReport, SearchResult, SearchSettings, default_global_share
 from hwdiffnas.space import Cell
 from hwdiffnas.spaces.base import SearchSpace
@@ -64,7 +65,8 @@ def run_search(gen: Any, device: DeviceLatency, budget_ms: float, dataset: str, 
                surrogate: Callable[[Sequence[Cell]], np.ndarray] | None = None,
                labelled: set[Cell] | None = None,
                known_accuracy: dict[Cell, float] | None = None,
-               measure: Callable[[Cell], float] | None = None, measure_source: str = "measured") -> SearchReport:
+               measure: Callable[[Cell], float] | None = None, measure_source: str = "measured",
+               progress: Callable[[str], None] | None = None, refit: Refit | None = None) -> SearchReport:
     """Sample, decode, dedupe, check the budget, rank, query at most ``settings.queries`` accuracies.
 
     Candidates (`hwdiffnas.search.pool`): the fitting samples, the cells near the most-sampled ones, every fitting
@@ -72,8 +74,12 @@ def run_search(gen: Any, device: DeviceLatency, budget_ms: float, dataset: str, 
     with a ``surrogate`` — the surrogate's best fitting cells. Queries (``accuracy_lookup``, a counted benchmark
     look-up; None: no store) go to the best-ranked candidates, at most one per NATS class and none to a class
     whose accuracy is known from a cell sure to fit.
-    ``labelled`` (the generator's training cells) defines novelty. ``measure`` (cell → ms on the device) lets
-    the search replace up to ``settings.measurements`` uncertain estimates by measurements.
+    ``labelled`` (the generator's training cells) defines novelty. ``measure`` (cell → median ms on the device;
+    an exception is a failed measurement) lets the search make up to ``settings.measurements`` measurements
+    before the queries (`hwdiffnas.search.measure`; ``progress`` gets a line per measurement); with
+    ``settings.verify`` only cells measured within the budget are looked up and returned; ``refit`` (measured
+    medians → the device with its estimate refitted on its rows and them, e.g. `device_from_rows`; off unless
+    given) re-estimates the unmeasured candidates after each measurement.
     """
     space = space_of(gen)
     t0 = time.perf_counter()
@@ -85,6 +91,9 @@ def run_search(gen: Any, device: DeviceLatency, budget_ms: float, dataset: str, 
     if budget_ms < device.fastest_ms:
         raise UserError(f"budget {budget_ms:g} ms is below the fastest connected cell on {device.name} "
                         f"({device.fastest_ms:.4g} ms); no cell can fit it")
+    measuring = measure is not None and settings.measurements > 0
+    if settings.verify and not measuring:
+        raise UserError("verifying the picks needs measurements: a way to measure and a positive measurement cap")
     u = device.budget_quantile(budget_ms)
     notes: list[str] = []
     ts = time.perf_counter()
@@ -95,8 +104,9 @@ def run_search(gen: Any, device: DeviceLatency, budget_ms: float, dataset: str, 
     n = max(1, len(cells))
     delta = settings.upper_delta
     global_share = default_global_share(gen) if settings.global_share is None else settings.global_share
-    # with measurements to spend, estimates a little over the budget stay candidates until measured
-    slack = settings.measure_slack if measure is not None and settings.measurements > 0 else 1.0
+    # with measurements to spend, estimates a little over the budget stay candidates until measured (the widest
+    # slack once the planned look-ups are settled; `hwdiffnas.search.measure`)
+    slack = max(settings.measure_slack, settings.widen_slack) if measuring else 1.0
     known = known_accuracy or {}
     pool = build_pool(device, uniq, counts, budget_ms, lambda c: space.neighbours(c, settings.refine_radius),
                       settings.refine_top, delta, slack, known, surrogate, global_share,
@@ -106,10 +116,18 @@ def run_search(gen: Any, device: DeviceLatency, budget_ms: float, dataset: str, 
     if labelled is not None and uniq:
         novelty = sum(1 for c in uniq if c not in labelled) / len(uniq)
 
-    n_measured = 0
-    if measure is not None and settings.measurements > 0:
-        n_measured = measure_candidates(pool, measure, settings.measurements,
-                                        settings.queries + settings.measurements, measure_source)
+    ledger = None
+    if measuring:
+        assert measure is not None
+        ledger = MeasureLedger(measure, settings.measurements, float(budget_ms), settings.verify, progress)
+        plan_measurements(pool, ledger, settings.queries or settings.top, measure_source, settings.measure_slack,
+                          slack, refit, delta)
+        if ledger.failed:
+            notes.append(f"{len(ledger.failed)} measurement(s) failed; those cells were skipped")
+        if settings.verify and not pool.size:
+            notes.append(f"no verified pick: none of the {len(ledger.medians)} cell(s) measured fits the budget "
+                         f"{budget_ms:g} ms ({ledger.spent} measurement(s) of {ledger.cap}); raise --measure, the "
+                         "budget or --samples")
     plan, ordered = pool.plan_queries(settings.queries, sure_first=True)
     planned = {c.cell for c in plan}
     if any(c.source != device.table_source and not math.isfinite(c.upper) for c in ordered):
@@ -129,8 +147,11 @@ def run_search(gen: Any, device: DeviceLatency, budget_ms: float, dataset: str, 
         elif math.isfinite(c.score):
             acc, acc_src = c.score, "surrogate"
         exact = c.source == device.table_source
+        medians = ledger.medians.get(c.cell) if ledger is not None else None
         results.append(SearchResult(space.format(c.cell), c.point, c.source, acc, acc_src, c.count,
-                                    None if exact else c.upper, pool.may_exceed(c), origin=c.origin))
+                                    None if exact else c.upper, pool.may_exceed(c), origin=c.origin,
+                                    measured_ms=list(medians) if medians else None,
+                                    verified=ledger.fits(c.cell) if ledger is not None else None))
     known_acc = [r for r in results if r.accuracy_source not in ("none", "surrogate")]
     rest_r = [r for r in results if r.accuracy_source in ("none", "surrogate")]
     # known accuracies (queried or labelled) first, safe picks before possibly-over-budget ones
@@ -147,4 +168,7 @@ def run_search(gen: Any, device: DeviceLatency, budget_ms: float, dataset: str, 
         connected_fraction=sum(counts[c] for c in uniq if space.is_valid(c)) / n,
         uniqueness=len(uniq) / n, novelty=novelty, seconds=time.perf_counter() - t0,
         sample_seconds=sample_seconds, results=top, notes=notes,
-        candidates=pool.size, known_labels=len(known), measurements=n_measured)
+        candidates=pool.size, known_labels=len(known), measurements=ledger.spent if ledger is not None else 0,
+        verify=settings.verify,
+        measurement_failures=[{"arch_str": space.format(c), "error": e} for c, e in ledger.failed.items()]
+        if ledger is not None else [])

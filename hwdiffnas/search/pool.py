@@ -5,7 +5,7 @@ Cells are the architectures of the search's space (NB201 words below: "connected
 fitting cell whose accuracy is already known and — with a surrogate — the surrogate's ranking of every other
 fitting cell. The policy
 (`CandidatePool.plan_queries`) says which candidates get the accuracy look-ups (at most one per NATS class, none
-to a class known from a cell sure to fit) and `measure_candidates` which unsure estimates get measured.
+to a class known from a cell sure to fit); `hwdiffnas.search.measure` plans the measurements on it.
 """
 
 from __future__ import annotations
@@ -67,6 +67,9 @@ class CandidatePool:
     global_share: float
     known_sure_classes: set[str] = field(default_factory=set)
     space: SearchSpace[Any] | None = None
+    estimate_limit: float = math.inf
+    """Candidates whose latency exceeds this (ms) are left out of the plans for now (measurement planning widens
+    it step by step; `hwdiffnas.search.measure`)."""
 
     def __post_init__(self) -> None:
         self.space = self.space or get_space()
@@ -106,9 +109,12 @@ class CandidatePool:
             first = (-score, -c.count) if self.ranked else (-c.count, -score)
             return (float(sure_first and self.may_exceed(c)), *first, c.point)
 
-        gen_order = sorted(self.pool.values(), key=key)
-        glob_order = sorted([*self.pool.values(), *self.glob], key=key)  # every fitting candidate
-        freq_order = sorted(self.sampled, key=lambda c: (float(sure_first and self.may_exceed(c)), -c.count, c.point))
+        lim = self.estimate_limit
+        pool = [c for c in self.pool.values() if c.point <= lim]
+        gen_order = sorted(pool, key=key)
+        glob_order = sorted([*pool, *(c for c in self.glob if c.point <= lim)], key=key)  # every fitting candidate
+        freq_order = sorted((c for c in self.sampled if c.point <= lim),
+                            key=lambda c: (float(sure_first and self.may_exceed(c)), -c.count, c.point))
         taken = set(self.known_sure_classes)
         n_glob = int(round(self.global_share * n)) if self.ranked else 0
         plan: list[Candidate] = []
@@ -139,11 +145,15 @@ class CandidatePool:
         self.glob = [g for g in self.glob if g.cell != cell]
         self.sampled = [g for g in self.sampled if g.cell != cell]
 
+    def keep(self, wanted: Callable[[Candidate], bool]) -> None:
+        """Keep only the candidates ``wanted`` accepts."""
+        self.pool = {k: c for k, c in self.pool.items() if wanted(c)}
+        self.glob = [c for c in self.glob if wanted(c)]
+        self.sampled = [c for c in self.sampled if wanted(c)]
+
     def keep_fitting(self) -> None:
         """Keep only candidates whose (measured or estimated) point latency fits the budget."""
-        self.pool = {k: c for k, c in self.pool.items() if c.point <= self.budget_ms}
-        self.glob = [c for c in self.glob if c.point <= self.budget_ms]
-        self.sampled = [c for c in self.sampled if c.point <= self.budget_ms]
+        self.keep(lambda c: c.point <= self.budget_ms)
 
 
 def build_pool(device: DeviceLatency, samples: Sequence[Cell], counts: Counter[Cell], budget_ms: float,
@@ -177,29 +187,3 @@ def build_pool(device: DeviceLatency, samples: Sequence[Cell], counts: Counter[C
                 c.score = float(s)
     return CandidatePool(budget_ms, device.table_source, sampled, pool, glob, known, surrogate is not None,
                          global_share, space=space)
-
-
-def measure_candidates(pool: CandidatePool, measure: Callable[[Cell], float], budget: int, plan_size: int,
-                       source: str) -> int:
-    """Measure up to ``budget`` candidates, returning how many were measured.
-
-    Each round measures the first unsure cell of the plan the queries would follow if every estimate were right
-    (labelled cells included: their accuracy is free, their latency is not); a cell measured over the budget leaves
-    the candidates at once, so its NATS class-mates (same function, other dead-edge ops, other latency) take its
-    place in the next plan. Afterwards only fitting candidates remain, and a labelled cell measured within the
-    budget closes its class.
-    """
-    n_measured = 0
-    while n_measured < budget:
-        plan = pool.plan_queries(plan_size, sure_first=False, measuring=True)[0]
-        c = next((c for c in plan if pool.may_exceed(c)), None)
-        if c is None:
-            break
-        c.point = c.upper = float(measure(c.cell))
-        c.source = source
-        n_measured += 1
-        if c.point > pool.budget_ms:
-            pool.drop(c.cell)
-    pool.keep_fitting()
-    pool.known_sure_classes = pool.sure_known_classes()
-    return n_measured

@@ -12,7 +12,8 @@ from hwdiffnas.search.labels import label_fraction
 class SearchResult:
     """One returned cell. ``origin``: how it became a candidate — ``sample`` (the generator proposed it),
     ``neighbour`` (within a few edits of a most-sampled cell), ``surrogate`` (the surrogate's ranking of every
-    fitting cell) or ``label`` (a cell whose accuracy was already known, e.g. a training label)."""
+    fitting cell) or ``label`` (a cell whose accuracy was already known, e.g. a training label). ``measured_ms``: its
+medians measured during the search; ``verified``: whether they fit the budget (None: nothing was measured)."""
 
     arch_str: str
     latency_ms: float
@@ -24,6 +25,8 @@ class SearchResult:
     may_exceed_budget: bool = False
     index: int | None = None
     origin: str = "sample"
+    measured_ms: list[float] | None = None
+    verified: bool | None = None
 
 
 @dataclass
@@ -49,6 +52,9 @@ class SearchReport:
     candidates: int = 0
     known_labels: int = 0
     measurements: int = 0
+    verify: bool = False
+    measurements_reused: int = 0
+    measurement_failures: list[dict[str, str]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         d = dict(self.__dict__)
@@ -69,7 +75,10 @@ class SearchSettings:
     `default_global_share`.
     ``measure_slack``: with ``measurements``, cells whose *estimated* latency exceeds the budget by at most this
     factor are still candidates for a measurement (an estimate from few rows can overrate the latency of an accurate
-    cell near the budget); a cell is returned only when its measurement or its estimate fits.
+    cell near the budget); a cell is returned only when its measurement or its estimate fits. ``widen_slack``: once
+    every planned look-up is settled, the slack grows in steps of 0.1 up to this factor while measurements are left.
+    ``verify``: only cells measured within the budget are looked up and returned
+    (`hwdiffnas.search.measure.VERIFY_RULE`).
     """
 
     samples: int = 500
@@ -87,7 +96,9 @@ class SearchSettings:
     global_share: float | None = None
     upper_delta: float = 0.05
     measurements: int = 0
-    measure_slack: float = 1.2
+    measure_slack: float = 1.1
+    widen_slack: float = 1.5
+    verify: bool = False
 
 
 def default_global_share(gen: Any) -> float:

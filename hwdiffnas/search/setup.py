@@ -43,13 +43,14 @@ class SearchSetup:
 
     def run(self, device: DeviceLatency, budget_ms: float, settings: SearchSettings,
             accuracy_lookup: Callable[[Cell], float] | None = None, measure: Callable[[Cell], float] | None = None,
-            measure_source: str = "measured") -> SearchReport:
+            measure_source: str = "measured", progress: Callable[[str], None] | None = None,
+            refit: Callable[[dict[Cell, float]], DeviceLatency] | None = None) -> SearchReport:
         """`run_search` with this set-up's labels; ``accuracy_lookup`` replaces the store's (e.g. a counted one)."""
         return run_search(self.gen, device, budget_ms, self.dataset, settings,
                           accuracy_lookup=accuracy_lookup or self.accuracy_lookup,
                           accuracy_source=self.accuracy_source, surrogate=self.labels.surrogate,
                           labelled=self.labelled, known_accuracy=self.labels.known, measure=measure,
-                          measure_source=measure_source)
+                          measure_source=measure_source, progress=progress, refit=refit)
 
 
 def prepare_search(gen: Any, dataset: str, store: Any | None = None, labels: TrainingLabels | None = None,
