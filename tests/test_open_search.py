@@ -249,7 +249,7 @@ def test_search_command_in_the_fbnet_space(tiny_checkpoint: Path, tmp_path: Path
     _cli_error(capsys, ["search", "--checkpoint", str(tiny_checkpoint), "--device", "fpga", "--budget", "p50"],
                "is for search space 'fbnet', not 'nb201'")
     _cli_error(capsys, ["search", "--device", "pixel3", "--budget", "p50", "--objective", "flops"],
-               "rank architectures in spaces without accuracy tables")
+               "--objective ranks architectures in spaces without accuracy tables")
 
 
 def test_train_command_in_the_fbnet_space(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -290,3 +290,22 @@ def test_search_exports_and_profiles_its_picks(tiny_checkpoint: Path, tmp_path: 
     pick = out["results"][0]
     assert Path(pick["export_path"]).is_file() and Path(pick["export_path"]).suffix == ".onnx"
     assert pick["measured_ms"] > 0 and pick["measured_runtime"] == "onnxruntime"
+
+
+def test_nb201_search_with_the_users_own_labels(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    nb201 = get_space("nb201")
+    cells = [c for c in nb201.sample(60, seed=5) if nb201.is_valid(c)][:40]
+    values = {nb201.format(c): 50.0 + 0.01 * i for i, c in enumerate(cells)}
+    labels = _labels_file(tmp_path / "mine.csv", list(values), list(values.values()))
+    out = _cli_json(capsys, ["search", "--device", "pixel3", "--budget", "p75", "--labels", str(labels),
+                             "--samples", "100", "--json"])
+    assert out["known_labels"] == 40 and out["queries"] == 0
+    sources = {r["accuracy_source"] for r in out["results"]}
+    assert sources <= {"label", "surrogate"}
+    for r in out["results"]:
+        if r["accuracy_source"] == "label":
+            assert r["accuracy"] == pytest.approx(values[r["arch_str"]])
+    assert any("your labels" in n for n in out["notes"])
+    fb = _labels_file(tmp_path / "fb.csv", [SPACE.format(a) for a in SPACE.sample(25, seed=1)], [1.0] * 25)
+    _cli_error(capsys, ["search", "--device", "pixel3", "--budget", "p75", "--labels", str(fb)],
+               "use --space fbnet")

@@ -52,8 +52,9 @@ def register(subparsers: argparse._SubParsersAction, parents: list[argparse.Argu
                         "FBNet naswot; the checkpoint lists those it was trained for; `hwdiffnas plugins --kind "
                         "objectives`)")
     p.add_argument("--labels", metavar="FILE.csv",
-                   help="spaces without accuracy tables: your own labels, rows arch,accuracy (20+); a surrogate "
-                        "fitted on them ranks the candidates and labelled architectures count as known")
+                   help="your own trained accuracies (any space), rows arch,accuracy (20+): a surrogate fitted on "
+                        "them ranks the candidates and labelled architectures count as known (NB201: instead of "
+                        "the benchmark's accuracy look-ups)")
     p.add_argument("--evaluations", type=int, default=10, metavar="N",
                    help="spaces without accuracy tables: compute a proxy objective on at most N candidates "
                         "(default 10; counts need none)")
@@ -118,10 +119,9 @@ def run(args: argparse.Namespace) -> int:
     from hwdiffnas.search.measure import stderr_progress
     from hwdiffnas.space import Cell
 
-    if args.objective or args.labels:
-        raise UserError("--objective and --labels rank architectures in spaces without accuracy tables (e.g. "
-                        "--space fbnet); NB201 searches rank by its accuracy tables (train --label-fraction for "
-                        "fewer labels)")
+    if args.objective:
+        raise UserError("--objective ranks architectures in spaces without accuracy tables (e.g. --space fbnet); "
+                        "NB201 searches rank by accuracy (its tables, or your own with --labels FILE.csv)")
     _positive("--samples", args.samples)
     _positive("--queries", args.queries, zero_ok=True)
     _positive("--top", args.top)
@@ -152,7 +152,14 @@ def run(args: argparse.Namespace) -> int:
     try:
         device = resolve_device(gen, store, args.device, args.device_table)
         budget_ms = device.parse_budget(args.budget)
-        setup = prepare_search(gen, dataset, store, accuracy_source=f"benchmark:{gen.meta.accuracy_column}")
+        if args.labels:  # the user's own accuracies: known for free, a surrogate on them ranks; no table look-ups
+            from hwdiffnas.search.labels import file_labels
+
+            labels = file_labels(args.labels, dataset, gen.meta.accuracy_column)
+            setup = prepare_search(gen, dataset, None, labels=labels)
+            notes.append(f"accuracies: your labels ({labels.surrogate_source}); no benchmark look-ups")
+        else:
+            setup = prepare_search(gen, dataset, store, accuracy_source=f"benchmark:{gen.meta.accuracy_column}")
         settings = SearchSettings(samples=args.samples, queries=args.queries, top=args.top, seed=args.seed,
                                   steps=args.steps, guidance=args.guidance, scale=args.guidance_scale,
                                   adaptive_fraction=args.adaptive_guidance, upper_delta=args.risk,

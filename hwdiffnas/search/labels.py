@@ -121,3 +121,19 @@ def _cached_surrogate(path: Path, key: str, fit: Callable[[], Any]) -> Any:
     return sur
 
 
+
+
+def file_labels(path: str | Path, dataset: str, column: str = "nats", seed: int = 0) -> TrainingLabels:
+    """A user's own accuracies (``--labels FILE.csv``, rows ``arch,accuracy``) as the search's labels: known for
+    free, and the accuracy surrogate fitted on exactly them ranks the rest."""
+    from hwdiffnas.objectives.labels import read_labels
+    from hwdiffnas.plugins import get_space
+    from hwdiffnas.predictors.accuracy import fit_accuracy_surrogate
+
+    space = get_space("nb201")
+    labels = read_labels(space, path)
+    cells = labels.archs(space)
+    acc = np.array(list(labels.values.values()), dtype=np.float64)
+    sur = fit_accuracy_surrogate(cells, acc, dataset=dataset, column=column, seed=seed)
+    return TrainingLabels(set(cells), dict(zip(cells, (float(a) for a in acc))), sur.predict,
+                          f"fitted on {len(cells)} labels from {labels.path}")
