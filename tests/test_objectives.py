@@ -67,3 +67,27 @@ def test_unknown_objective_fails_before_any_work() -> None:
 
     with pytest.raises(UserError, match="unknown objective"):
         compute_objective("accuracy", ["22212220"], explode, workers=1)
+
+
+def test_naswot_kernel_equals_the_two_product_definition() -> None:
+    """The one-product kernel (2·c·cᵀ − |c_i| − |c_j| + n, exact integers) equals c·cᵀ + (1−c)·(1−c)ᵀ."""
+    import torch
+    from torch import nn
+
+    from hwdiffnas.objectives import get_objective
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(),
+                        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4))
+    obj = get_objective("naswot")
+    x = torch.randn((obj.batch, 3, 8, 8), generator=torch.Generator().manual_seed(3))
+    kernel = torch.zeros(obj.batch, obj.batch, dtype=torch.float64)
+    with torch.no_grad():
+        h = x
+        for m in net:
+            h = m(h)
+            if isinstance(m, nn.ReLU):
+                c = (h.reshape(obj.batch, -1) > 0).double()
+                kernel += c @ c.T + (1 - c) @ (1 - c).T
+    want = float(torch.linalg.slogdet(kernel)[1])
+    assert obj.compute(net, (1, 3, 8, 8), 3) == want

@@ -30,8 +30,9 @@ def register(subparsers: argparse._SubParsersAction, parents: list[argparse.Argu
     p.add_argument("--guidance", choices=("joint", "per-condition", "none"), default="joint")
     p.add_argument("--guidance-scale", type=finite_float, default=1.0, metavar="W",
                    help="classifier-free guidance scale w (default 1)")
-    p.add_argument("--adaptive-guidance", type=finite_float, default=0.0, metavar="FRAC",
-                   help="skip the unconditional pass in the last FRAC of the steps (0 = never)")
+    p.add_argument("--adaptive-guidance", type=finite_float, default=None, metavar="FRAC",
+                   help="skip the unconditional pass in the last FRAC of the steps (0 = never; default 0 in NB201, "
+                        "0.5 in spaces without accuracy tables, where it samples 1.4x faster at equal picks)")
     p.add_argument("--risk", type=finite_float, default=0.05, metavar="DELTA",
                    help="for estimated latencies: a cell counts as fitting when the chance that it exceeds the "
                         "budget is at most DELTA (default 0.05); riskier cells are flagged")
@@ -162,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
             setup = prepare_search(gen, dataset, store, accuracy_source=f"benchmark:{gen.meta.accuracy_column}")
         settings = SearchSettings(samples=args.samples, queries=args.queries, top=args.top, seed=args.seed,
                                   steps=args.steps, guidance=args.guidance, scale=args.guidance_scale,
-                                  adaptive_fraction=args.adaptive_guidance, upper_delta=args.risk,
+                                  adaptive_fraction=args.adaptive_guidance or 0.0, upper_delta=args.risk,
                                   measurements=n_measure, verify=args.verify)
         measure, stored = _measure(args, dataset, store, device.name, notes) if n_measure else (None, None)
         report = setup.run(device, budget_ms, settings, measure=measure, measure_source=f"measured:{args.profile}",

@@ -104,6 +104,8 @@ def run_open(args: argparse.Namespace) -> int:
     budget_ms = device.parse_budget(args.budget)
     settings = OpenSearchSettings(samples=args.samples, top=args.top, seed=args.seed, steps=args.steps,
                                   guidance=args.guidance, scale=args.guidance_scale, risk=args.risk,
+                                  **({} if args.adaptive_guidance is None else
+                                     {"adaptive_fraction": args.adaptive_guidance}),
                                   evaluations=args.evaluations, measurements=measurements)
     measure = None
     if measurements:

@@ -81,8 +81,13 @@ class NaswotObjective(Objective):
         kernel = torch.zeros(self.batch, self.batch, dtype=torch.float64)
 
         def hook(_m: nn.Module, _inp: tuple, out: torch.Tensor) -> None:
-            codes = (out.detach().reshape(self.batch, -1) > 0).double()
-            kernel.add_(codes @ codes.T + (1 - codes) @ (1 - codes).T)
+            # K_ij = #units where i and j agree = 2·c_i·c_j − |c_i| − |c_j| + n: one product instead of two, in
+            # float32 while every entry is an integer below 2^24 (exact), so the kernel is the same bit for bit
+            n = out[0].numel()
+            dtype = torch.float32 if 3 * n < 2**24 else torch.float64
+            codes = (out.detach().reshape(self.batch, -1) > 0).to(dtype)
+            ones = codes.sum(dim=1, keepdim=True)
+            kernel.add_((2 * (codes @ codes.T) - ones - ones.T + n).double())
 
         handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, nn.ReLU)]
         try:

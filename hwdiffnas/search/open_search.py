@@ -37,6 +37,7 @@ class OpenSearchSettings:
     steps: int = 20
     guidance: str = "joint"
     scale: float = 1.0
+    adaptive_fraction: float = 0.5
     risk: float = 0.05
     evaluations: int = 10
     refine: bool = True
@@ -115,7 +116,7 @@ def sample_codes(gen: Any, device: SpaceDevice, budget_ms: float, objective: str
     u_lo = max(floor, device.budget_quantile(budget_ms * (1.0 - settings.latency_margin)))
     u_cond = np.concatenate([np.full(n - n_sweep, u), np.linspace(u, u_lo, n_sweep)])
     cond = build_conditions(gen.meta.datasets, objective, 1.0, device.rep, u_cond)
-    guidance = Guidance(mode=settings.guidance, scale=settings.scale)
+    guidance = Guidance(mode=settings.guidance, scale=settings.scale, adaptive_fraction=settings.adaptive_fraction)
     return np.asarray(gen.sample(cond, n, steps=settings.steps, guidance=guidance, seed=settings.seed),
                       dtype=np.int64)
 
