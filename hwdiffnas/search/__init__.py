@@ -16,6 +16,11 @@ resume cache), `hwdiffnas.search.devices` (device resolution over `hwdiffnas.lat
 `hwdiffnas.search.labels` (training labels and the surrogate cache), `hwdiffnas.search.report` (settings and
 results), `hwdiffnas.search.setup` (the one set-up shared by the CLI, the bench method and the benchmark scripts)
 and `hwdiffnas.search.bench` (`DiffusionSearch`, the bench method).
+
+Spaces without accuracy tables (FBNet): `hwdiffnas.search.open_search` (`run_open_search`: sample, check the
+budget on a `hwdiffnas.latency.space_device.SpaceDevice`, climb, compute the objective on the best),
+`hwdiffnas.search.frontier` (vectorized climbs, additive forms, the knapsack frontier) and
+`hwdiffnas.search.open_training` (the training data such a generator learns from, produced by the project).
 """
 
 from hwdiffnas.generator.conditions import build_conditions
