@@ -241,6 +241,7 @@ def test_search_command_in_the_fbnet_space(tiny_checkpoint: Path, tmp_path: Path
     out = _cli_json(capsys, [*base, "--device", "fpga", "--budget", "p75", "--labels", str(labels), "--json"])
     assert out["objective"] == "labels:acc" and out["known_labels"] == 30
     assert {r["value_source"] for r in out["results"]} <= {"label", "surrogate:labels:acc"}
+    assert all(r["origin"] in ("sample", "refined", "label") for r in out["results"])
     _cli_error(capsys, [*base, "--device", "fpga", "--budget", "p50", "--objective", "naswot"],
                "trained for objective(s) flops, synflow, not 'naswot'")
     _cli_error(capsys, [*base, "--device", "fpga", "--budget", "p50", "--objective", "accuracy"], "accuracy")

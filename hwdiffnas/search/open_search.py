@@ -178,6 +178,12 @@ def run_open_search(gen: Any, device: SpaceDevice, budget_ms: float, scorer: Obj
         for row in refined:
             origin.setdefault(row.tobytes(), "refined")
         cand = unique_rows(np.concatenate([cand, refined]))
+    known = known or {}
+    if known:  # labelled architectures are candidates too (their value is known for free)
+        labelled = np.array([space.encode(space.parse(a)) for a in known], dtype=np.int64)
+        for row in labelled:
+            origin.setdefault(row.tobytes(), "label")
+        cand = unique_rows(np.concatenate([cand, labelled[device.latencies(labelled, settings.risk)[0] <= budget_ms]]))
     if not len(cand):
         notes.append("no sample fits the budget; try more --samples or a larger budget")
         return OpenSearchReport(space.name, device.name, dataset, scorer.name, budget_ms, u, len(raw), within,
@@ -209,7 +215,6 @@ def run_open_search(gen: Any, device: SpaceDevice, budget_ms: float, scorer: Obj
     fit_ok = np.where(exact, point, upper) <= budget_ms
 
     values: dict[int, tuple[float, str]] = {}
-    known = known or {}
     for i, n in enumerate(names):
         if n in known:
             values[i] = (float(known[n]), "label")
@@ -223,8 +228,11 @@ def run_open_search(gen: Any, device: SpaceDevice, budget_ms: float, scorer: Obj
                 values[i] = (float(v), f"objective:{scorer.name}")
 
     def rank_key(i: int) -> tuple[bool, bool, float, float]:
+        # sure fits first; computed values before scores; a user's label ranks with the surrogate's predictions
+        # of the same quantity (a label is a prediction without error), so the search can still beat the labels
         v = values.get(i)
-        return (not fit_ok[i], v is None, -(v[0] if v is not None else score[i]), point[i])
+        computed = v is not None and v[1] != "label"
+        return (not fit_ok[i], not computed, -(v[0] if v is not None else score[i]), point[i])
 
     picks = sorted((int(i) for i in np.flatnonzero(ok)), key=rank_key)[: settings.top]
     results = []
