@@ -310,3 +310,21 @@ def test_nb201_search_with_the_users_own_labels(tmp_path: Path, capsys: pytest.C
     fb = _labels_file(tmp_path / "fb.csv", [SPACE.format(a) for a in SPACE.sample(25, seed=1)], [1.0] * 25)
     _cli_error(capsys, ["search", "--device", "pixel3", "--budget", "p75", "--labels", str(fb)],
                "use --space fbnet")
+
+
+def test_objective_labels_resume_from_their_cache(tmp_path: Path) -> None:
+    from hwdiffnas.search.open_training import label_objective
+
+    archs = SPACE.sample(3, seed=12)
+    cache = tmp_path / "labels.jsonl"
+    cache.write_text("".join(json.dumps({"arch": SPACE.format(a), "value": float(i)}) + "\n"
+                             for i, a in enumerate(archs[:2])) + '{"arch": "torn')  # a crash mid-line
+    values = label_objective(SPACE, "synflow", archs, "cifar100", cache, workers=1)
+    assert values[:2].tolist() == [0.0, 1.0]  # read back, not recomputed
+    assert np.isfinite(values[2]) and values[2] not in (0.0, 1.0)
+    assert len(cache.read_text().splitlines()) == 3 and "torn" not in cache.read_text()
+    again = label_objective(SPACE, "synflow", archs, "cifar100", cache, workers=1)
+    assert again.tolist() == values.tolist() and len(cache.read_text().splitlines()) == 3
+    cache.write_text("not json\n" + cache.read_text())
+    with pytest.raises(UserError, match="line 1 is not a label row"):
+        label_objective(SPACE, "synflow", archs, "cifar100", cache, workers=1)

@@ -78,13 +78,17 @@ def label_objective(space: SearchSpace[Any], objective: str, archs: Sequence[Any
     names = [space.format(a) for a in archs]
     known: dict[str, float] = {}
     if cache is not None and cache.is_file():
-        for n, line in enumerate(cache.read_text().splitlines(), start=1):
+        text = cache.read_text()
+        lines = text.splitlines()
+        if text and not text.endswith("\n"):  # a line torn by a crash: drop it before appending
+            lines = lines[:-1]
+            cache.write_text("".join(line + "\n" for line in lines))
+        for n, line in enumerate(lines, start=1):
             try:
                 row = json.loads(line)
                 known[str(row["arch"])] = float(row["value"])
             except (ValueError, KeyError, TypeError):
-                if n < len(cache.read_text().splitlines()):  # a torn last line is a crash's; others are errors
-                    raise UserError(f"{cache}: line {n} is not a label row; delete the file to recompute") from None
+                raise UserError(f"{cache}: line {n} is not a label row; delete the file to recompute") from None
     todo = [n for n in dict.fromkeys(names) if n not in known]
     build = network_builder(space.name, dataset)
     done = len(names) - len(todo)
