@@ -45,10 +45,10 @@ class CachedObjective:
     """A computed objective with a cache (values depend only on the architecture: `network_seed`)."""
 
     def __init__(self, name: str, workers: int) -> None:
-        from hwdiffnas.search.open_training import network_builder
+        from hwdiffnas.objectives.compute import space_network_builder
 
         self.name, self.workers = name, workers
-        self.build = network_builder("fbnet", SETTING)
+        self.build = space_network_builder("fbnet", SETTING)
         self.cache: dict[str, float] = {}
         self.seconds = 0.0
 

@@ -10,7 +10,8 @@ equivalence class (3,969 classes; ``--n`` of them at random when fewer), CIFAR-1
 so its slices are FLOPs budgets. For each objective: Spearman ρ and Kendall τ with accuracy, and the precision of
 its top 5 % (share of the objective's top 5 % that are in accuracy's top 5 %), over all networks and within the
 networks under the 25/50/75 % budget (what a search ranks). Values are cached line by line in ``--cache`` (keyed
-by space, objective, architecture and seed), so an interrupted run resumes.
+by space, dataset setting, objective, architecture and seed: `hwdiffnas.objectives.compute.cached_objective`),
+so an interrupted run resumes.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import argparse
 import csv
 import json
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -28,20 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from hwdiffnas.objectives import objective_names  # noqa: E402
-from hwdiffnas.objectives.compute import compute_objective  # noqa: E402
-
-
-def nb201_network(arch: str) -> tuple[object, tuple[int, ...]]:
-    from hwdiffnas.materialize import build_network
-    from hwdiffnas.space import Cell
-
-    return build_network(Cell.from_str(arch), "cifar100"), (1, 3, 32, 32)
-
-
-def macro_network(arch: str) -> tuple[object, tuple[int, ...]]:
-    from hwdiffnas.spaces.nasbench_macro.space import INPUT_SHAPE, MacroArch, build_macro_network
-
-    return build_macro_network(MacroArch.parse(arch)), INPUT_SHAPE
+from hwdiffnas.objectives.compute import cached_objective, space_network_builder  # noqa: E402
 
 
 def load_nb201(folder: Path, n: int, rng: np.random.Generator) -> tuple[list[str], np.ndarray, np.ndarray]:
@@ -85,38 +72,6 @@ def metrics(score: np.ndarray, acc: np.ndarray) -> dict[str, float]:
             "top5_precision": top_precision(s, acc)}
 
 
-def cached_values(cache: Path, space: str, name: str, archs: list[str], build: object, seed: int,
-                  workers: int) -> tuple[np.ndarray, float]:
-    """Values for ``archs`` (computing the missing ones, appending them to the cache); mean seconds/network."""
-    have: dict[str, tuple[float, float]] = {}
-    if cache.is_file():
-        for line in cache.read_text().splitlines():
-            try:
-                r = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line cut by a crash
-            if r["space"] == space and r["objective"] == name and r["seed"] == seed:
-                have[r["arch"]] = (r["value"], r["seconds"])
-    todo = [a for a in archs if a not in have]
-    if todo:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        t0 = time.time()
-        step = 200
-        for start in range(0, len(todo), step):
-            part = todo[start:start + step]
-            res = compute_objective(name, part, build, seed=seed, workers=workers)  # type: ignore[arg-type]
-            with cache.open("a") as fh:
-                for a, v, s in zip(part, res.values, res.seconds):
-                    fh.write(json.dumps({"space": space, "objective": name, "arch": a, "seed": seed,
-                                         "value": v, "seconds": s}) + "\n")
-                    have[a] = (v, s)
-            print(f"  {space} {name}: {min(start + step, len(todo))}/{len(todo)} "
-                  f"({time.time() - t0:.0f} s)", flush=True)
-    vals = np.array([have[a][0] for a in archs])
-    secs = float(np.mean([have[a][1] for a in archs]))
-    return vals, secs
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--nb201-dir", required=True)
@@ -134,8 +89,8 @@ def main() -> None:
     names = args.objectives or sorted(objective_names(), key=lambda n: (cheap_first + [n]).index(n))
     rng = np.random.default_rng(args.seed)
     spaces = {
-        "nb201": (*load_nb201(Path(args.nb201_dir), args.n, rng), nb201_network, "pixel3 latency"),
-        "nasbench_macro": (*load_macro(Path(args.macro_dir), args.macro_n, rng), macro_network, "FLOPs"),
+        "nb201": (*load_nb201(Path(args.nb201_dir), args.n, rng), "cifar100", "pixel3 latency"),
+        "nasbench_macro": (*load_macro(Path(args.macro_dir), args.macro_n, rng), "cifar10", "FLOPs"),
     }
     report: dict[str, dict] = {}
     print("| space | objective | s/network | Spearman | Kendall τ | top-5 % precision | ρ ≤p25 | ρ ≤p50 | ρ ≤p75 |"
@@ -144,8 +99,12 @@ def main() -> None:
     for space, (archs, _acc, _axis, _build, axis_name) in spaces.items():
         report[space] = {"networks": len(archs), "slices_by": axis_name, "objectives": {}}
     for name in names:  # cheap objectives first (the default order), every space, so partial runs are useful
-        for space, (archs, acc, budget_axis, build, _axis_name) in spaces.items():
-            vals, secs = cached_values(Path(args.cache), space, name, archs, build, args.seed, args.workers or 2)
+        for space, (archs, acc, budget_axis, dataset, _axis_name) in spaces.items():
+            values, seconds = cached_objective(name, archs, space_network_builder(space, dataset), Path(args.cache),
+                                               space=space, dataset=dataset, seed=args.seed,
+                                               workers=args.workers or 2, chunk=200,
+                                               progress=lambda m, s=space: print(f"  {s} {m}", flush=True))
+            vals, secs = np.array(values), float(np.mean(seconds))
             entry = {"seconds_per_network": secs, "all": metrics(vals, acc)}
             for q in (25, 50, 75):
                 mask = budget_axis <= np.percentile(budget_axis, q)

@@ -20,21 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from hwdiffnas.objectives import objective_names  # noqa: E402
-from hwdiffnas.objectives.compute import compute_objective  # noqa: E402
-
-
-def cifar_network(arch: str) -> tuple[object, tuple[int, ...]]:
-    from hwdiffnas.spaces.fbnet.arch import FBNetArch
-    from hwdiffnas.spaces.fbnet.network import build_fbnet
-
-    return build_fbnet(FBNetArch.parse(arch), "cifar100"), (1, 3, 32, 32)
-
-
-def imagenet_network(arch: str) -> tuple[object, tuple[int, ...]]:
-    from hwdiffnas.spaces.fbnet.arch import FBNetArch
-    from hwdiffnas.spaces.fbnet.network import build_fbnet
-
-    return build_fbnet(FBNetArch.parse(arch), "imagenet"), (1, 3, 224, 224)
+from hwdiffnas.objectives.compute import compute_objective, space_network_builder  # noqa: E402
 
 
 def main() -> None:
@@ -53,8 +39,8 @@ def main() -> None:
     print(f"| objective | setting | networks/s (wall, {args.workers} workers) | s/network in a worker |")
     print("|---|---|---|---|")
     for name in args.objectives or objective_names():
-        for setting, build in (("cifar100", cifar_network), ("imagenet", imagenet_network)):
-            res = compute_objective(name, archs, build, workers=args.workers)
+        for setting in ("cifar100", "imagenet"):
+            res = compute_objective(name, archs, space_network_builder("fbnet", setting), workers=args.workers)
             rate = len(archs) / res.wall_s
             rows.append({"objective": name, "setting": setting, "networks": len(archs), "workers": res.workers,
                          "wall_s": res.wall_s, "networks_per_s": rate, "mean_s_per_network": res.mean_seconds})

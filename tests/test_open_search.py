@@ -312,19 +312,25 @@ def test_nb201_search_with_the_users_own_labels(tmp_path: Path, capsys: pytest.C
                "use --space fbnet")
 
 
-def test_objective_labels_resume_from_their_cache(tmp_path: Path) -> None:
-    from hwdiffnas.search.open_training import label_objective
+def test_objective_values_resume_from_their_cache(tmp_path: Path) -> None:
+    from hwdiffnas.objectives.compute import cached_objective, space_network_builder
 
-    archs = SPACE.sample(3, seed=12)
+    archs = [SPACE.format(a) for a in SPACE.sample(3, seed=12)]
+    build = space_network_builder("fbnet", "cifar100")
     cache = tmp_path / "labels.jsonl"
-    cache.write_text("".join(json.dumps({"arch": SPACE.format(a), "value": float(i)}) + "\n"
-                             for i, a in enumerate(archs[:2])) + '{"arch": "torn')  # a crash mid-line
-    values = label_objective(SPACE, "synflow", archs, "cifar100", cache, workers=1)
-    assert values[:2].tolist() == [0.0, 1.0]  # read back, not recomputed
-    assert np.isfinite(values[2]) and values[2] not in (0.0, 1.0)
-    assert len(cache.read_text().splitlines()) == 3 and "torn" not in cache.read_text()
-    again = label_objective(SPACE, "synflow", archs, "cifar100", cache, workers=1)
-    assert again.tolist() == values.tolist() and len(cache.read_text().splitlines()) == 3
+
+    def row(arch: str, value: float, seed: int = 0) -> str:
+        return json.dumps({"space": "fbnet", "dataset": "cifar100", "objective": "synflow", "seed": seed,
+                           "arch": arch, "value": value, "seconds": None}) + "\n"
+
+    cache.write_text(row(archs[0], 0.0) + row(archs[1], 1.0) + row(archs[2], 7.0, seed=1)
+                     + '{"arch": "torn')  # another seed's row, then a crash mid-line
+    values, _secs = cached_objective("synflow", archs, build, cache, space="fbnet", dataset="cifar100", workers=1)
+    assert values[:2] == [0.0, 1.0]  # read back, not recomputed
+    assert np.isfinite(values[2]) and values[2] not in (0.0, 1.0, 7.0)
+    assert len(cache.read_text().splitlines()) == 4 and "torn" not in cache.read_text()
+    again, _secs = cached_objective("synflow", archs, build, cache, space="fbnet", dataset="cifar100", workers=1)
+    assert again == values and len(cache.read_text().splitlines()) == 4
     cache.write_text("not json\n" + cache.read_text())
-    with pytest.raises(UserError, match="line 1 is not a label row"):
-        label_objective(SPACE, "synflow", archs, "cifar100", cache, workers=1)
+    with pytest.raises(UserError, match="line 1 is not an objective row"):
+        cached_objective("synflow", archs, build, cache, space="fbnet", dataset="cifar100", workers=1)

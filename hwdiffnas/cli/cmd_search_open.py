@@ -36,10 +36,9 @@ def _objective_setup(args: argparse.Namespace, gen: Any, space: Any, setting: st
     scorer = ObjectiveScorer.from_dict(gen.meta.scorers[condition_on])
     evaluate = None
     if not scorer.exact:
-        from hwdiffnas.objectives.compute import compute_objective
-        from hwdiffnas.search.open_training import network_builder
+        from hwdiffnas.objectives.compute import compute_objective, space_network_builder
 
-        build = network_builder(space.name, setting)
+        build = space_network_builder(space.name, setting)
 
         def evaluate(archs: list[Any]) -> list[float]:
             vals = compute_objective(scorer.name, [space.format(a) for a in archs], build, workers=1)

@@ -7,13 +7,13 @@ models (a multiple-choice knapsack) where the objective's scorer and the device'
 sums over positions — the lookup-table devices, and HELP's devices through their rows predictor (log-additive) —
 and the final beam of a climb elsewhere (`hwdiffnas.search.frontier`).
 Objectives: counts are exact; any other (a training-free proxy) is computed on ``labels`` seeded uniform
-architectures (in parallel, appended to a JSONL cache as it goes, so an interrupted run resumes) and a ridge
+architectures (in parallel, appended to a JSONL cache as it goes, so an interrupted run resumes:
+`hwdiffnas.objectives.compute.cached_objective`) and a ridge
 surrogate fitted on them scores every row. Latencies: the device's point estimate (exact where tabulated).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,63 +54,12 @@ class OpenTrainingData:
     stats: dict[str, Any] = field(default_factory=dict)
 
 
-def network_builder(space_name: str, dataset: str) -> Callable[[str], Any]:
-    from functools import partial
-
-    return partial(_build, space_name, dataset)
-
-
-def _build(space_name: str, dataset: str, arch: str) -> tuple[Any, tuple[int, ...]]:
-    """Picklable network builder for the objective workers."""
-    from hwdiffnas.plugins import get_space
-
-    space = get_space(space_name)
-    return space.materialize(space.parse(arch), dataset), space.input_shape(dataset)
-
-
-def label_objective(space: SearchSpace[Any], objective: str, archs: Sequence[Any], dataset: str,
-                    cache: Path | None, seed: int = 0, workers: int | None = None, chunk: int = 64,
-                    log: Log | None = None) -> np.ndarray:
-    """``objective`` of each architecture, computed in parallel; with ``cache`` (a JSONL file of
-    ``{"arch", "value"}``) known values are read back and new ones appended chunk by chunk."""
-    from hwdiffnas.objectives.compute import compute_objective
-
-    names = [space.format(a) for a in archs]
-    known: dict[str, float] = {}
-    if cache is not None and cache.is_file():
-        text = cache.read_text()
-        lines = text.splitlines()
-        if text and not text.endswith("\n"):  # a line torn by a crash: drop it before appending
-            lines = lines[:-1]
-            cache.write_text("".join(line + "\n" for line in lines))
-        for n, line in enumerate(lines, start=1):
-            try:
-                row = json.loads(line)
-                known[str(row["arch"])] = float(row["value"])
-            except (ValueError, KeyError, TypeError):
-                raise UserError(f"{cache}: line {n} is not a label row; delete the file to recompute") from None
-    todo = [n for n in dict.fromkeys(names) if n not in known]
-    build = network_builder(space.name, dataset)
-    done = len(names) - len(todo)
-    for start in range(0, len(todo), chunk):
-        part = todo[start:start + chunk]
-        vals = compute_objective(objective, part, build, seed=seed, workers=workers)
-        if cache is not None:
-            with cache.open("a") as fh:
-                for a, v in zip(part, vals.values):
-                    fh.write(json.dumps({"arch": a, "value": v}) + "\n")
-        known.update(zip(part, vals.values))
-        if log:
-            log(f"{objective}: {done + start + len(part)}/{len(names)} architectures "
-                f"({vals.mean_seconds:.2f} s per network in a worker)")
-    return np.array([known[n] for n in names], dtype=np.float64)
-
-
 def objective_scorers(space: SearchSpace[Any], cfg: OpenDataConfig, cache_dir: Path | None,
                       workers: int | None = None, log: Log | None = None) -> tuple[dict[str, ObjectiveScorer],
                                                                                   dict[str, Any]]:
     """A scorer per objective: exact counts, else a surrogate fitted on ``cfg.labels`` computed values."""
     from hwdiffnas.objectives import get_objective
+    from hwdiffnas.objectives.compute import cached_objective, space_network_builder
 
     scorers: dict[str, ObjectiveScorer] = {}
     stats: dict[str, Any] = {}
@@ -124,7 +73,9 @@ def objective_scorers(space: SearchSpace[Any], cfg: OpenDataConfig, cache_dir: P
 
         t0 = time.perf_counter()
         cache = None if cache_dir is None else cache_dir / f"labels-{space.name}-{cfg.dataset}-{name}.jsonl"
-        values = label_objective(space, name, labelled, cfg.dataset, cache, seed=cfg.seed, workers=workers, log=log)
+        values, _secs = cached_objective(name, [space.format(a) for a in labelled],
+                                         space_network_builder(space.name, cfg.dataset), cache, space=space.name,
+                                         dataset=cfg.dataset, seed=cfg.seed, workers=workers, progress=log)
         scorers[name] = fit_surrogate(space, labelled, values, name)
         stats[f"label_seconds_{name}"] = round(time.perf_counter() - t0, 1)
         stats[f"surrogate_loo_spearman_{name}"] = round(scorers[name].loo_spearman, 4)
