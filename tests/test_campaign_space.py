@@ -19,7 +19,8 @@ from hwdiffnas.campaign import CampaignSpec, check_format_space, local_measurer,
 from hwdiffnas.campaign_space import ArchLedger, candidate_archs, plan_archs, space_proxy_values, write_arch_table
 from hwdiffnas.errors import UserError
 from hwdiffnas.interfaces import LatencyStats, ProfileSettings
-from hwdiffnas.latency.lookup import read_rows_file, space_latencies
+from hwdiffnas.latency.lookup import read_rows_file
+from hwdiffnas.latency.space_device import space_latencies
 from hwdiffnas.plugins import get_space
 from hwdiffnas.store import Store
 from hwdiffnas.store_space import arch_measured, measured_arch_rows, record_arch_measurement

@@ -14,8 +14,7 @@ import pytest
 from hwdiffnas.cli import main
 from hwdiffnas.errors import UserError
 from hwdiffnas.generator.train import TrainConfig
-from hwdiffnas.latency.lookup import space_budget_ms, space_latencies
-from hwdiffnas.latency.space_device import space_device
+from hwdiffnas.latency.space_device import space_budget_ms, space_device, space_latencies
 from hwdiffnas.objectives.labels import read_labels
 from hwdiffnas.objectives.scorer import ObjectiveScorer, exact_scorer, fit_surrogate
 from hwdiffnas.plugins import get_space

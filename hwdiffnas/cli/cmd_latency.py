@@ -48,7 +48,8 @@ def _archs(args: argparse.Namespace) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     from hwdiffnas.datadir import store_path
-    from hwdiffnas.latency.lookup import STORE_SPACES, space_latencies
+    from hwdiffnas.latency.lookup import STORE_SPACES
+    from hwdiffnas.latency.space_device import space_latencies
     from hwdiffnas.plugins import get_space, parse_arch
 
     if not 0.0 < args.risk < 1.0:

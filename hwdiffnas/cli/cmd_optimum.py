@@ -28,7 +28,7 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from hwdiffnas.errors import UserError
-    from hwdiffnas.latency.lookup import space_budget_ms, space_latencies
+    from hwdiffnas.latency.space_device import space_budget_ms, space_latencies
     from hwdiffnas.plugins import get_space
 
     space = get_space(args.space)

@@ -1,9 +1,7 @@
-"""The latency of given architectures on a device, in any space: a space's exact lookup tables (source ``lut``),
-its shipped measured rows (exact for their architectures, else an estimate with its bound fitted on them), else
-the benchmark store: in the NB201 space its exact table rows, measured rows or the estimate with its bound; in
-other spaces the device's campaign measurements (`hwdiffnas.store_space`, source ``measured:DEVICE``: exact for
-the measured architectures, else `device_from_rows`' estimate with its bound).
-A device without data in the space is a one-line error naming the devices that have some and how to measure."""
+"""What a device's latency in any space is built from: the rows predictor of a device's shipped rows, the transfer
+basis of the other devices, a device known only from rows (`device_from_rows`), a user's table of rows, the
+device's campaign measurements in the store, the space's quantile sample, and the error for a device without data.
+`hwdiffnas.latency.space_device` puts them together into one device."""
 
 from __future__ import annotations
 
@@ -19,19 +17,6 @@ from hwdiffnas.spaces.base import MeasuredRows, SearchSpace
 
 STORE_SPACES = ("nb201",)
 """Spaces whose device latencies the benchmark store serves today."""
-
-
-@dataclass(frozen=True)
-class LatencyAnswer:
-    """One architecture's latency on a device: point and one-sided upper bound (equal when exact), its source."""
-
-    arch: str
-    latency_ms: float
-    upper_ms: float
-    source: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"arch": self.arch, "latency_ms": self.latency_ms, "upper_ms": self.upper_ms, "source": self.source}
 
 
 def measure_hint(space: SearchSpace[Any], dataset: str) -> str:
@@ -86,17 +71,6 @@ class RowsDevice:
     predictor: Any
     featurize: Callable[[Sequence[Any]], np.ndarray]
 
-    def latencies(self, space: SearchSpace[Any], archs: Sequence[Any], delta: float) -> list[LatencyAnswer]:
-        exact = dict(zip(self.rows.archs, self.rows.latency_ms))
-        names = [space.format(a) for a in archs]
-        missing = [i for i, n in enumerate(names) if n not in exact]
-        point = upper = np.zeros(0)
-        if missing:
-            point, upper = self.predictor.point_and_upper(self.featurize([archs[i] for i in missing]), delta)
-        est = {i: (float(p), float(u)) for i, p, u in zip(missing, point, upper)}
-        return [LatencyAnswer(n, exact[n], exact[n], self.rows.source) if n in exact else
-                LatencyAnswer(n, est[i][0], est[i][1], "estimate") for i, n in enumerate(names)]
-
 
 def device_from_rows(space: SearchSpace[Any], name: str, rows: MeasuredRows, dataset: str) -> RowsDevice:
     """A device known only from ``rows`` (a user's table): regression on the space's transfer basis when it has
@@ -134,45 +108,6 @@ def read_rows_file(space: SearchSpace[Any], path: str | Path) -> MeasuredRows:
     except OSError as exc:
         raise UserError(f"cannot read {p}: {exc.strerror or exc}") from exc
     return MeasuredRows(tuple(archs), tuple(lat), f"measured:{p.stem}")
-
-
-def space_latencies(space: SearchSpace[Any], device: str | None, archs: Sequence[Any], dataset: str,
-                    store: Any | None = None, delta: float = 0.05,
-                    device_table: str | Path | None = None) -> list[LatencyAnswer]:
-    """Latency of each of ``archs`` on ``device`` (or the device of a user's ``device_table`` of measured rows) in
-    ``dataset``'s setting (see the module docstring)."""
-    if device_table is not None and space.name not in STORE_SPACES:
-        rows_in = read_rows_file(space, device_table)
-        return device_from_rows(space, device or Path(device_table).stem, rows_in, dataset).latencies(
-            space, archs, delta)
-    if device is None and device_table is None:
-        raise UserError("give a device name (--device) or a table of measured rows (--device-table FILE.csv)")
-    tables = space.latency_tables(dataset)
-    if device in tables and device_table is None:
-        model = tables[device]
-        return [LatencyAnswer(space.format(a), v, v, "lut") for a in archs for v in [model.latency_ms(a)]]
-    rows = space.measured_rows(dataset)
-    if device in rows and device_table is None:
-        dev = RowsDevice(device, rows[device], rows_predictor(space, device, dataset, rows[device]), space.features)
-        return dev.latencies(space, archs, delta)
-    if space.name in STORE_SPACES and store is not None:
-        from hwdiffnas.latency.device import device_latency
-
-        nb = device_latency(store, device, device_table)
-        point, upper, source = nb.latencies(list(archs), delta)
-        return [LatencyAnswer(space.format(a), float(p), float(u), s)
-                for a, p, u, s in zip(archs, point, upper, source)]
-    if space.name in STORE_SPACES:
-        raise UserError(f"no benchmark store: import the NB201 tables (hwdiffnas data import DIR) for {device!r}")
-    if store is not None and device is not None:
-        measured = store_rows(space, device, dataset, store)
-        if measured is not None:
-            exact = dict(zip(measured.archs, measured.latency_ms))
-            names = [space.format(a) for a in archs]
-            if all(n in exact for n in names):
-                return [LatencyAnswer(n, exact[n], exact[n], measured.source) for n in names]
-            return device_from_rows(space, device, measured, dataset).latencies(space, archs, delta)
-    raise no_latency_data(space, device, dataset)
 
 
 def no_latency_data(space: SearchSpace[Any], device: str | None, dataset: str) -> UserError:
@@ -213,16 +148,3 @@ def quantile_sample(space: SearchSpace[Any], dataset: str) -> list[Any]:
     if rows:
         return [space.parse(a) for a in next(iter(rows.values())).archs]
     return space.sample(QUANTILE_SAMPLE, seed=0)
-
-
-def space_budget_ms(space: SearchSpace[Any], device: str | None, text: str, dataset: str,
-                    device_table: str | Path | None = None) -> float:
-    """A budget in ms: a unit budget as written; ``pNN`` = the NN-th percentile of the device's latency over the
-    space's reference sample — the architectures of its shipped measured rows (FBNet: HELP's 5,000) or, without
-    rows, 5,000 seeded uniform samples — each from the best source (exact where known, else the estimate)."""
-    from hwdiffnas.benchmark import parse_budget, quantile_fraction
-
-    if quantile_fraction(text) is None:
-        return parse_budget(text)
-    answers = space_latencies(space, device, quantile_sample(space, dataset), dataset, device_table=device_table)
-    return parse_budget(text, np.array([a.latency_ms for a in answers]))
